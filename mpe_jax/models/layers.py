@@ -1,0 +1,157 @@
+"""Building blocks of the Timbre-Trap convolutional autoencoder.
+
+All tensors are channels-last and time-major: ``[batch, frame, bin, channel]``.
+Frequency (``bin``) is the only axis that is ever resampled; time keeps its
+length through the whole network ('same' padding, width-1 strided kernels).
+
+Initialisation follows PyTorch's defaults (uniform in ``±1/sqrt(fan_in)`` for
+kernels and biases), the setting the published systems were trained with.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def _elu(x: jax.Array) -> jax.Array:
+  """ELU(alpha=1) written with exp on the clamped negative part."""
+  return jnp.where(x > 0, x, jnp.exp(jnp.minimum(x, 0.0)) - 1.0)
+
+
+def _torch_uniform(fan_in: int) -> nnx.Initializer:
+  """PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+  bound = 1.0 / math.sqrt(max(fan_in, 1))
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+  return init
+
+
+def conv(in_ch: int, out_ch: int, kernel: Sequence[int], *, rngs: nnx.Rngs,
+         strides: Sequence[int] = (1, 1), dilation: Sequence[int] = (1, 1),
+         padding: str | Sequence[tuple[int, int]] = 'SAME',
+         dtype=None) -> nnx.Conv:
+  """A 2-D convolution over ``[frame, bin]`` with PyTorch-style init."""
+  fan_in = in_ch * int(kernel[0]) * int(kernel[1])
+  return nnx.Conv(
+      in_ch, out_ch, tuple(kernel), strides=tuple(strides), padding=padding,
+      kernel_dilation=tuple(dilation), kernel_init=_torch_uniform(fan_in),
+      bias_init=_torch_uniform(fan_in), dtype=dtype, rngs=rngs)
+
+
+class ConvTransposeFreq(nnx.Module):
+  """Transposed convolution that upsamples frequency by ``stride``.
+
+  Matches ``torch.nn.ConvTranspose2d(kernel=(k, 1), stride=(s, 1),
+  output_padding=(p, 0))``: output bins = (bins - 1) * s + k + p, where the
+  ``p`` trailing bins receive the bias only.
+  """
+
+  def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int,
+               output_padding: int, *, rngs: nnx.Rngs, dtype=None):
+    # PyTorch computes fan_in of a transposed conv from weight.size(1) * k,
+    # i.e. from the *output* channels.
+    fan_in = out_ch * kernel
+    self.conv = nnx.ConvTranspose(
+        in_ch, out_ch, (1, kernel), strides=(1, stride), padding='VALID',
+        use_bias=False, kernel_init=_torch_uniform(fan_in), dtype=dtype,
+        rngs=rngs)
+    self.bias = nnx.Param(_torch_uniform(fan_in)(rngs.params(), (out_ch,)))
+    self.output_padding = output_padding
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = self.conv(x)
+    if self.output_padding:
+      y = jnp.pad(y, ((0, 0), (0, 0), (0, self.output_padding), (0, 0)))
+    return y + self.bias[...].astype(y.dtype)
+
+
+class FrameLayerNorm(nnx.Module):
+  """LayerNorm of each frame over ``[bin, channel]`` jointly.
+
+  The affine parameters have shape ``[bins, channels]`` (elementwise), as in
+  the reference's permuted ``LayerNorm([C, K])``; eps = 1e-5.
+  """
+
+  def __init__(self, bins: int, channels: int, *, eps: float = 1e-5):
+    self.scale = nnx.Param(jnp.ones((bins, channels), jnp.float32))
+    self.bias = nnx.Param(jnp.zeros((bins, channels), jnp.float32))
+    self.eps = eps
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    # x: [B, T, K, C]; statistics in float32 even under bf16 compute.
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, axis=(-2, -1), keepdims=True)
+    var = jnp.mean(jnp.square(xf - mean), axis=(-2, -1), keepdims=True)
+    y = (xf - mean) * jax.lax.rsqrt(var + self.eps)
+    y = y * self.scale[...] + self.bias[...]
+    return y.astype(x.dtype)
+
+
+class ResidualBlock(nnx.Module):
+  """Conv 3x3 (dilation d on both axes) -> ELU -> Conv 1x1 -> ELU, + input."""
+
+  def __init__(self, channels: int, dilation: int, *, rngs: nnx.Rngs,
+               dtype=None):
+    self.conv1 = conv(channels, channels, (3, 3), dilation=(dilation, dilation),
+                      rngs=rngs, dtype=dtype)
+    self.conv2 = conv(channels, channels, (1, 1), rngs=rngs, dtype=dtype)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    y = _elu(self.conv1(x))
+    y = _elu(self.conv2(y))
+    return x + y
+
+
+class EncoderBlock(nnx.Module):
+  """Three residual blocks (d = 1, 2, 3) then a (4, 1) stride-2 conv.
+
+  ``norm`` is ``'pre_activation'`` to put a LayerNorm between the strided conv
+  and its ELU (ISMIR 2025 placement); any other value leaves it out (the
+  SS-MPE placement normalises after the whole block, outside this module).
+  """
+
+  def __init__(self, in_ch: int, out_ch: int, out_bins: int, norm: str, *,
+               rngs: nnx.Rngs, dtype=None):
+    self.res = nnx.List([ResidualBlock(in_ch, d, rngs=rngs, dtype=dtype)
+                         for d in (1, 2, 3)])
+    self.down = conv(in_ch, out_ch, (1, 4), strides=(1, 2), padding='VALID',
+                     rngs=rngs, dtype=dtype)
+    self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
+                 else None)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    for block in self.res:
+      x = block(x)
+    x = self.down(x)
+    if self.norm is not None:
+      x = self.norm(x)
+    return _elu(x)
+
+
+class DecoderBlock(nnx.Module):
+  """A (4, 1) stride-2 transposed conv, ELU, then residual blocks d = 1, 2, 3."""
+
+  def __init__(self, in_ch: int, out_ch: int, out_bins: int,
+               output_padding: int, norm: str, *, rngs: nnx.Rngs, dtype=None):
+    self.up = ConvTransposeFreq(in_ch, out_ch, 4, 2, output_padding,
+                                rngs=rngs, dtype=dtype)
+    self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
+                 else None)
+    self.res = nnx.List([ResidualBlock(out_ch, d, rngs=rngs, dtype=dtype)
+                         for d in (1, 2, 3)])
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x = self.up(x)
+    if self.norm is not None:
+      x = self.norm(x)
+    x = _elu(x)
+    for block in self.res:
+      x = block(x)
+    return x

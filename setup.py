@@ -1,0 +1,46 @@
+"""mpe_jax: multi-pitch estimation in JAX/Flax (SS-MPE, ISMIR 2025, Timbre-Trap, MAJL)."""
+
+from setuptools import find_packages, setup
+
+# The working set verified together (Python 3.11, CPU). See README "Installation".
+INSTALL_REQUIRES = [
+    'jax==0.10.2',
+    'jaxlib==0.10.2',
+    'flax==0.12.8',
+    'optax==0.2.8',
+    'orbax-checkpoint==0.12.8',
+    'tensorflow-cpu==2.21.0',
+    'tensorflow-datasets==4.9.10',
+    # tensorflow-datasets imports it but only declares it for old Pythons.
+    'importlib_resources',
+    'librosa==0.11.0',
+    'mir_eval==0.8.2',
+    'ml_collections==1.1.0',
+    'absl-py==2.5.1',
+    'numpy==2.4.6',
+    'scipy==1.17.1',
+    'soundfile==0.14.0',
+    'tqdm',
+    'matplotlib',
+    'mido',
+    'jams',
+    'tensorboard',
+]
+
+setup(
+    name='mpe_jax',
+    version='0.1.0',
+    description='Multi-pitch estimation in JAX/Flax: HCQT, self-supervised '
+                'and supervised objectives, Timbre-Trap, MAJL.',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['mpe_jax', 'mpe_jax.*',
+                                    'data_pipelines', 'data_pipelines.*']),
+    python_requires='>=3.11',
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        'test': ['pytest', 'pytest-xdist', 'hypothesis', 'nbformat'],
+        'gpu': ['jax[cuda12]==0.10.2'],
+        'tpu': ['jax[tpu]==0.10.2'],
+    },
+)

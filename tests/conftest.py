@@ -1,0 +1,9 @@
+"""Test set-up: 4 fake CPU devices and quiet TensorFlow, before JAX starts."""
+
+import os
+
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=4')
+if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
+  os.environ['XLA_FLAGS'] += ' --xla_force_host_platform_device_count=4'
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
