@@ -1,0 +1,388 @@
+"""Harmonic variable-Q transform (HCQT) as pure jnp functions.
+
+Definition (the reference front end of SS-MPE): for every harmonic ``h`` an
+independent bank of ``n_bins`` complex filters with centre frequencies
+``h * fmin * 2 ** (k / bins_per_octave)``, built by
+``librosa.filters.wavelet(window='hann', filter_scale=1, pad_fft=False,
+norm=None, gamma=...)`` and centre-padded to the longest filter of that
+harmonic (``ks_h`` taps). Frame ``n`` is the inner product of the filter with
+the zero-padded waveform centred on sample ``n * hop_length`` (so there are
+``1 + N // hop_length`` frames); the feature is its magnitude.
+
+Evaluation: each inner product is computed exactly in the frequency domain
+(real Parseval identity) on frames whose FFT size is the next power of two
+above the filter's length. A filter's spectrum is concentrated around its
+centre frequency, so each filter keeps only the FFT bins where its kernel is
+above ``kernel_tolerance`` times its peak; filters sharing an FFT size are
+grouped into chunks that read one contiguous band of bins, making the whole
+transform a handful of FFTs and small dense matmuls (about 20x fewer FLOPs
+than the direct strided convolution).
+
+Shapes: audio ``[batch, sample]`` at ``sample_rate`` Hz; features
+``[batch, harmonic, bin, frame]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+from flax import struct
+
+
+@dataclasses.dataclass(frozen=True)
+class HCQTConfig:
+  """Parameters of the harmonic VQT.
+
+  Attributes:
+    sample_rate: audio sampling rate in Hz.
+    hop_length: samples between frames (256 -> 11.61 ms at 22,050 Hz).
+    fmin: centre frequency of bin 0 of the h = 1 channel, Hz (A0).
+    bins_per_octave: frequency resolution (60 = 5 bins per semitone).
+    n_bins: bins per harmonic channel (440 = 88 semitones).
+    harmonics: channel multipliers of ``fmin``, in channel order.
+    gamma: VQT bandwidth offset in Hz; ``None`` uses librosa's ERB rule
+      ``24.7 * alpha / 0.108`` (lhvqt 0.5.4, the released code).
+    zero_above_nyquist: replace every filter whose upper band edge
+      ``f * (1 + 0.5 * bw_hann / Q)`` (``Q = 1 / (2 ** (1 / bpo) - 1)``)
+      exceeds Nyquist by an all-zero filter (lhvqt 0.5.3 behaviour; use it with
+      ``gamma=24.7 * (2 ** (1 / 60) - 1) / 0.108``).
+    normalize_filters: L1-normalise each filter (librosa's default ``norm=1``)
+      instead of leaving the peak at 1 (``norm=None``, the reference).
+    top_db: dynamic range kept below each item's maximum, dB.
+    amin: amplitude floor before taking logs.
+    kernel_tolerance: relative magnitude below which a filter's spectral
+      kernel is truncated (accuracy/speed trade-off of the FFT evaluation).
+    chunk_size: filters per dense matmul chunk.
+  """
+
+  sample_rate: int = 22050
+  hop_length: int = 256
+  fmin: float = 27.5
+  bins_per_octave: int = 60
+  n_bins: int = 440
+  harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5)
+  gamma: float | None = None
+  zero_above_nyquist: bool = False
+  normalize_filters: bool = False
+  top_db: float = 80.0
+  amin: float = 1e-5
+  kernel_tolerance: float = 1e-7
+  chunk_size: int = 64
+
+  def __post_init__(self):
+    object.__setattr__(self, 'harmonics',
+                       tuple(float(h) for h in self.harmonics))
+    if self.hop_length <= 0 or self.n_bins <= 0 or self.bins_per_octave <= 0:
+      raise ValueError(f'invalid HCQTConfig: {self}')
+    if 1.0 not in self.harmonics:
+      raise ValueError('HCQTConfig.harmonics must contain 1 (the f0 channel)')
+
+  @property
+  def num_harmonics(self) -> int:
+    return len(self.harmonics)
+
+  def num_frames(self, num_samples: int) -> int:
+    """Frames produced for ``num_samples`` samples: ``1 + N // hop``."""
+    return 1 + int(num_samples) // self.hop_length
+
+  def frame_times(self, num_frames: int) -> np.ndarray:
+    """Centre time of each frame in seconds: ``n * hop / sr``."""
+    return np.arange(num_frames) * self.hop_length / self.sample_rate
+
+  def bin_frequencies(self, harmonic: float = 1.0) -> np.ndarray:
+    """Centre frequencies (Hz) of one harmonic channel's bins."""
+    k = np.arange(self.n_bins)
+    return harmonic * self.fmin * 2.0 ** (k / self.bins_per_octave)
+
+  def bin_midi(self, harmonic: float = 1.0) -> np.ndarray:
+    """MIDI pitch of each bin: ``midi(fmin) + 12 log2(h) + 12 k / bpo``."""
+    base = 69.0 + 12.0 * math.log2(self.fmin / 440.0)
+    k = np.arange(self.n_bins)
+    return base + 12.0 * math.log2(harmonic) + 12.0 * k / self.bins_per_octave
+
+  @classmethod
+  def from_config(cls, cfg) -> 'HCQTConfig':
+    """Builds from a ``config.hcqt`` ConfigDict (or any mapping)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = dict(cfg.items()) if hasattr(cfg, 'items') else dict(cfg)
+    unknown = set(values) - fields
+    if unknown:
+      raise ValueError(f'unknown config.hcqt keys {sorted(unknown)}; '
+                       f'valid keys: {sorted(fields)}')
+    if values.get('gamma', None) is not None and values['gamma'] < 0:
+      raise ValueError('config.hcqt.gamma must be >= 0 or None')
+    return cls(**values)
+
+
+def harmonic_filters(cfg: HCQTConfig, harmonic: float) -> np.ndarray:
+  """Time-domain filters of one harmonic channel, ``[n_bins, ks_h]`` complex128.
+
+  Row ``k`` is centre-padded to ``ks_h = ceil(max length)``; sample ``i`` of a
+  row multiplies the input sample ``n * hop - ks_h // 2 + i`` for frame ``n``.
+  """
+  freqs = cfg.bin_frequencies(harmonic)
+  norm = 1 if cfg.normalize_filters else None
+  if cfg.zero_above_nyquist:
+    q = 1.0 / (2.0 ** (1.0 / cfg.bins_per_octave) - 1.0)
+    edge = freqs * (1 + 0.5 * librosa.filters.window_bandwidth('hann') / q)
+    valid = int(np.sum(edge <= cfg.sample_rate / 2.0))
+  else:
+    valid = len(freqs)
+  if valid == 0:
+    raise ValueError(f'every filter of harmonic {harmonic} lies above Nyquist')
+  basis, _ = librosa.filters.wavelet(
+      freqs=freqs[:valid], sr=cfg.sample_rate, window='hann', filter_scale=1,
+      pad_fft=False, norm=norm, gamma=cfg.gamma, dtype=np.complex128,
+      alpha=_relative_bandwidth(cfg))
+  out = np.zeros((len(freqs), basis.shape[-1]), np.complex128)
+  out[:valid] = basis
+  return out
+
+
+def _relative_bandwidth(cfg: HCQTConfig) -> float:
+  """librosa's alpha for a geometric grid: (r^2 - 1) / (r^2 + 1), r = 2^(1/bpo)."""
+  r2 = 2.0 ** (2.0 / cfg.bins_per_octave)
+  return (r2 - 1.0) / (r2 + 1.0)
+
+
+@struct.dataclass
+class _Chunk:
+  kernel: jax.Array  # [2 * band, 2 * filters] float32
+  lo: int = struct.field(pytree_node=False)
+  hi: int = struct.field(pytree_node=False)
+
+
+@struct.dataclass
+class _Group:
+  chunks: tuple[_Chunk, ...]
+  n_fft: int = struct.field(pytree_node=False)
+
+
+@struct.dataclass
+class Filterbank:
+  """Precomputed spectral kernels of an HCQT (a pytree; pass it to jit).
+
+  ``order`` maps the concatenated chunk outputs back to ``[harmonic, bin]``
+  order (flattened).
+  """
+  groups: tuple[_Group, ...]
+  order: jax.Array  # [H * K] int32
+  config: HCQTConfig = struct.field(pytree_node=False)
+
+
+def _significant_band(spectrum: np.ndarray, tol: float) -> tuple[int, int]:
+  mag = np.abs(spectrum)
+  peak = mag.max()
+  if peak == 0:
+    return 0, 0
+  idx = np.nonzero(mag > tol * peak)[0]
+  return int(idx[0]), int(idx[-1]) + 1
+
+
+def make_filterbank(cfg: HCQTConfig | None = None) -> Filterbank:
+  """Builds the HCQT filterbank once, in numpy (float64), from ``cfg``.
+
+  Results are cached per (hashable, frozen) config.
+  """
+  return _make_filterbank(cfg or HCQTConfig())
+
+
+@functools.lru_cache(maxsize=8)
+def _make_filterbank(cfg: HCQTConfig) -> Filterbank:
+  # Every filter, described by (flat output index, n_fft, real frame kernel).
+  per_fft: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+  for h_idx, h in enumerate(cfg.harmonics):
+    filters = harmonic_filters(cfg, h)
+    ks = filters.shape[-1]
+    for k in range(cfg.n_bins):
+      f = filters[k]
+      nz = np.nonzero(f)[0]
+      if nz.size == 0:
+        continue  # an all-zero filter: output stays 0 (filled below)
+      first, last = int(nz[0]), int(nz[-1]) + 1
+      n_fft = int(2 ** math.ceil(math.log2(max(last - first, 2))))
+      # Frame of size n_fft covers input samples n*hop - n_fft//2 + j.
+      start = first - ks // 2 + n_fft // 2
+      if start < 0 or start + (last - first) > n_fft:
+        n_fft *= 2
+        start = first - ks // 2 + n_fft // 2
+      buf = np.zeros(n_fft, np.complex128)
+      buf[start:start + last - first] = f[first:last]
+      per_fft.setdefault(n_fft, []).append(
+          (h_idx * cfg.n_bins + k, buf.real, buf.imag))
+
+  groups, order = [], []
+  for n_fft in sorted(per_fft):
+    items = per_fft[n_fft]
+    n_rfft = n_fft // 2 + 1
+    # Real Parseval: sum_j a[j] b[j] = (1/N) sum_m c_m (Ar Br + Ai Bi),
+    # c_m = 1 at DC and Nyquist, 2 elsewhere.
+    c = np.full(n_rfft, 2.0)
+    c[0] = 1.0
+    c[-1] = 1.0
+    specs = []
+    for flat, re, im in items:
+      sr_, si_ = np.fft.rfft(re), np.fft.rfft(im)
+      lo_r, hi_r = _significant_band(sr_, cfg.kernel_tolerance)
+      lo_i, hi_i = _significant_band(si_, cfg.kernel_tolerance)
+      lo, hi = min(lo_r, lo_i), max(hi_r, hi_i)
+      specs.append((lo, hi, flat, sr_, si_))
+    specs.sort(key=lambda s: (s[0] + s[1]) / 2)
+    chunks = []
+    for c0 in range(0, len(specs), cfg.chunk_size):
+      part = specs[c0:c0 + cfg.chunk_size]
+      lo = min(s[0] for s in part)
+      hi = max(s[1] for s in part)
+      band = hi - lo
+      kernel = np.zeros((2 * band, 2 * len(part)), np.float64)
+      w = c[lo:hi] / n_fft
+      for j, (_, _, flat, sr_, si_) in enumerate(part):
+        # Output real part: <a, re>; imaginary part: <a, im>.
+        kernel[:band, 2 * j] = w * sr_[lo:hi].real
+        kernel[band:, 2 * j] = w * sr_[lo:hi].imag
+        kernel[:band, 2 * j + 1] = w * si_[lo:hi].real
+        kernel[band:, 2 * j + 1] = w * si_[lo:hi].imag
+        order.append(flat)
+      chunks.append(_Chunk(kernel=jnp.asarray(kernel, jnp.float32),
+                           lo=lo, hi=hi))
+    groups.append(_Group(chunks=tuple(chunks), n_fft=n_fft))
+
+  # Outputs are concatenated in `order`; all-zero filters read a constant 0
+  # appended at the end (index len(order)).
+  total = cfg.num_harmonics * cfg.n_bins
+  position = np.full(total, len(order), np.int32)
+  position[np.asarray(order, np.int64)] = np.arange(len(order), dtype=np.int32)
+  return Filterbank(groups=tuple(groups), order=jnp.asarray(position),
+                    config=cfg)
+
+
+def _frames(audio: jax.Array, n_fft: int, hop: int, n_frames: int
+            ) -> jax.Array:
+  """``[B, N] -> [B, T, n_fft]``: frame n covers samples n*hop - n_fft//2 + j."""
+  batch = audio.shape[0]
+  left = n_fft // 2
+  if n_fft % hop == 0:
+    per = n_fft // hop
+    total = (n_frames + per - 1) * hop
+    x = jnp.pad(audio, ((0, 0), (left, max(0, total - left - audio.shape[1]))))
+    x = x[:, :total].reshape(batch, n_frames + per - 1, hop)
+    return jnp.concatenate([x[:, i:i + n_frames] for i in range(per)], axis=-1)
+  if hop % n_fft == 0 or n_fft < hop:
+    total = n_frames * hop
+    x = jnp.pad(audio, ((0, 0), (left, max(0, total - left - audio.shape[1]))))
+    return x[:, :total].reshape(batch, n_frames, hop)[:, :, :n_fft]
+  idx = np.arange(n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
+  x = jnp.pad(audio, ((0, 0), (left, n_fft)))
+  return x[:, idx]
+
+
+def _safe_sqrt(x: jax.Array) -> jax.Array:
+  return jnp.sqrt(jnp.maximum(x, 1e-30))
+
+
+@jax.jit
+def hcqt_power(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
+  """Squared HCQT magnitude ``[B, H, K, T]`` of audio ``[B, N]`` (float32).
+
+  Compiled once per audio shape; inside an outer jit it is inlined.
+  """
+  cfg = filterbank.config
+  audio = jnp.asarray(audio, jnp.float32)
+  if audio.ndim != 2:
+    raise ValueError(f'audio must be [batch, samples], got {audio.shape}')
+  batch, n = audio.shape
+  n_frames = cfg.num_frames(n)
+  outs = []
+  for group in filterbank.groups:
+    frames = _frames(audio, group.n_fft, cfg.hop_length, n_frames)
+    spec = jnp.fft.rfft(frames, axis=-1)  # [B, T, n_fft // 2 + 1]
+    for chunk in group.chunks:
+      band = spec[..., chunk.lo:chunk.hi]
+      x = jnp.concatenate([band.real, band.imag], axis=-1)
+      y = jnp.einsum('btm,mf->btf', x, chunk.kernel,
+                     precision=jax.lax.Precision.HIGHEST)
+      y = y.reshape(batch, n_frames, -1, 2)
+      outs.append(jnp.sum(jnp.square(y), axis=-1))  # [B, T, F]
+  outs.append(jnp.zeros((batch, n_frames, 1), jnp.float32))
+  power = jnp.concatenate(outs, axis=-1)  # [B, T, n_out + 1]
+  power = jnp.take(power, filterbank.order, axis=-1)  # [B, T, H*K]
+  power = power.reshape(batch, n_frames, cfg.num_harmonics, cfg.n_bins)
+  return jnp.transpose(power, (0, 2, 3, 1))
+
+
+def hcqt_magnitude(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
+  """HCQT magnitude ``[B, H, K, T]`` of audio ``[B, N]`` (float32)."""
+  return _safe_sqrt(hcqt_power(filterbank, audio))
+
+
+def power_to_db(power: jax.Array, *, amin: float = 1e-5,
+                top_db: float = 80.0) -> jax.Array:
+  """Power -> dB relative to each item's maximum, floored at ``-top_db``.
+
+  The reference is the maximum over every non-batch axis of each item; an item
+  whose maximum is 0 is entirely at ``-top_db``. Returns dB in [-top_db, 0].
+  """
+  axes = tuple(range(1, power.ndim))
+  ref = jnp.max(power, axis=axes, keepdims=True)
+  floor = amin ** 2
+  db = 10.0 * jnp.log10(jnp.maximum(power, floor))
+  db = db - 10.0 * jnp.log10(jnp.maximum(ref, floor))
+  db = jnp.maximum(db, -top_db)
+  return jnp.where(ref == 0, -top_db, db)
+
+
+def to_decibels(magnitude: jax.Array, *, amin: float = 1e-5,
+                top_db: float = 80.0) -> jax.Array:
+  """Magnitude ``[B, ...]`` -> per-item dB scaled to [0, 1] (``1 + dB / top_db``)."""
+  return _scale(power_to_db(jnp.square(magnitude), amin=amin, top_db=top_db),
+                top_db)
+
+
+def _scale(db: jax.Array, top_db: float) -> jax.Array:
+  # Clipped so that fused float arithmetic never leaves [0, 1] (the floor
+  # -top_db maps to exactly 0).
+  return jnp.clip(1.0 + db / top_db, 0.0, 1.0)
+
+
+def harmonic_weights(harmonics: Sequence[float]) -> np.ndarray:
+  """Weights ``1 / h**2`` with sub-harmonics zeroed, normalised to sum 1."""
+  h = np.asarray(harmonics, np.float64)
+  w = 1.0 / h ** 2
+  w[w > 1] = 0.0
+  return (w / w.sum()).astype(np.float32)
+
+
+def features_from_power(power: jax.Array, cfg: HCQTConfig
+                        ) -> dict[str, jax.Array]:
+  """Model input and energy targets from HCQT power ``[B, H, K, T]``.
+
+  Returns:
+    ``db``: scaled dB features ``[B, H, K, T]`` in [0, 1] (model input);
+    ``db_1``: the h = 1 channel ``[B, K, T]``;
+    ``db_h``: scaled dB of the weighted harmonic sum ``[B, K, T]``, where
+      ``pw_h = sum_h (w_h * am_h) ** 2`` over the normalised amplitudes
+      ``am = 10 ** (dB / 20)`` (zero at the floor), with its own per-item
+      reference.
+  """
+  db = power_to_db(power, amin=cfg.amin, top_db=cfg.top_db)  # [-80, 0]
+  am = jnp.where(db <= -cfg.top_db, 0.0, 10.0 ** (db / 20.0))
+  w = jnp.asarray(harmonic_weights(cfg.harmonics))[None, :, None, None]
+  pw_h = jnp.sum(jnp.square(am * w), axis=1)
+  db_h = power_to_db(pw_h, amin=cfg.amin, top_db=cfg.top_db)
+  h1 = cfg.harmonics.index(1.0)
+  scaled = _scale(db, cfg.top_db)
+  return {'db': scaled, 'db_1': scaled[:, h1],
+          'db_h': _scale(db_h, cfg.top_db)}
+
+
+def hcqt_features(filterbank: Filterbank, audio: jax.Array
+                  ) -> dict[str, jax.Array]:
+  """Audio ``[B, N]`` -> ``{'db', 'db_1', 'db_h'}`` (see features_from_power)."""
+  return features_from_power(hcqt_power(filterbank, audio), filterbank.config)

@@ -1,0 +1,176 @@
+"""HCQT against an independent numpy/librosa construction of the reference."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+import pytest
+
+from mpe_jax.features import hcqt as H
+
+SR = 22050
+
+
+@functools.lru_cache(maxsize=None)
+def _librosa_filters(h: float, gamma, norm):
+  freqs = 27.5 * h * 2.0 ** (np.arange(440) / 60)
+  f, _ = librosa.filters.wavelet(freqs=freqs, sr=SR, window='hann',
+                                 filter_scale=1, pad_fft=False, norm=norm,
+                                 gamma=gamma)
+  return f
+
+
+def reference_magnitude(x: np.ndarray, gamma=None, norm=None) -> np.ndarray:
+  """lhvqt semantics: pad (ks//2, ks - ks//2), stride-256 correlation, |.|."""
+  outs = []
+  for h in (0.5, 1, 2, 3, 4, 5):
+    f = _librosa_filters(h, gamma, norm)
+    ks = f.shape[-1]
+    xp = np.pad(x, (ks // 2, ks - ks // 2))
+    n_frames = 1 + len(x) // 256
+    idx = np.arange(n_frames)[:, None] * 256 + np.arange(ks)[None]
+    outs.append(np.abs(xp[idx] @ f.T).T)
+  return np.stack(outs)  # [H, K, T]
+
+
+def reference_scaled_db(mag: np.ndarray) -> np.ndarray:
+  power = mag.astype(np.float64) ** 2
+  ref = power.max()
+  db = 10 * np.log10(np.maximum(power, 1e-10)) - 10 * np.log10(max(ref, 1e-10))
+  db = np.maximum(db, -80.0)
+  if ref == 0:
+    db[:] = -80.0
+  return 1 + db / 80
+
+
+@jax.jit
+def _db(fb, x):
+  return H.to_decibels(H.hcqt_magnitude(fb, x))
+
+
+@pytest.fixture(scope='module')
+def fb():
+  return H.make_filterbank(H.HCQTConfig())
+
+
+def _signals():
+  t = np.arange(SR) / SR
+  rng = np.random.default_rng(0)
+  return {
+      'tone_440': np.sin(2 * np.pi * 440 * t),
+      'two_tones': 0.3 * np.sin(2 * np.pi * 55 * t)
+                   + np.sin(2 * np.pi * 1234.5 * t),
+      'high_tone': np.sin(2 * np.pi * 3951.1 * t),
+      'noise': rng.standard_normal(SR),
+  }
+
+
+@pytest.mark.parametrize('name', ['tone_440', 'two_tones', 'high_tone', 'noise'])
+def test_matches_reference_definition(fb, name):
+  x = _signals()[name]
+  ours = np.asarray(_db(fb, x[None]))[0]
+  ref = reference_scaled_db(reference_magnitude(x))
+  assert ours.shape == ref.shape == (6, 440, 1 + SR // 256)
+  assert np.max(np.abs(ours - ref)) <= 1e-3
+
+
+def test_batch_items_use_their_own_reference(fb):
+  sig = _signals()
+  batch = np.stack([sig['tone_440'], 0.01 * sig['noise']])
+  ours = np.asarray(_db(fb, batch))
+  for i in range(2):
+    ref = reference_scaled_db(reference_magnitude(batch[i]))
+    assert np.max(np.abs(ours[i] - ref)) <= 1e-3
+    assert ours[i].max() == pytest.approx(1.0)
+
+
+def test_tone_lands_in_the_right_bin_of_every_channel(fb):
+  cfg = fb.config
+  f0 = 440.0
+  x = np.sin(2 * np.pi * f0 * np.arange(SR) / SR)
+  mag = np.asarray(H.hcqt_magnitude(fb, x[None]))[0]  # [H, K, T]
+  mid = mag.shape[-1] // 2
+  for c, h in enumerate(cfg.harmonics):
+    expected = 60 * np.log2(f0 / (27.5 * h))
+    assert int(np.argmax(mag[c, :, mid])) == int(np.round(expected)), h
+
+
+@pytest.mark.parametrize('n', [1, 100, 256, 257, 5000, 22050])
+def test_frame_count(fb, n):
+  x = jax.ShapeDtypeStruct((2, n), jnp.float32)
+  shape = jax.eval_shape(lambda a: H.hcqt_magnitude(fb, a), x).shape
+  assert shape == (2, 6, 440, 1 + n // 256)
+
+
+def test_silence_is_floor_and_finite(fb):
+  out = jax.jit(H.hcqt_features)(fb, jnp.zeros((1, 8192)))
+  for key in ('db', 'db_1', 'db_h'):
+    assert np.all(np.asarray(out[key]) == 0.0), key
+
+
+def test_jit_vmap_grad(fb):
+  x = jnp.asarray(_signals()['two_tones'][None, :8192], jnp.float32)
+  f = jax.jit(lambda a: H.to_decibels(H.hcqt_magnitude(fb, a)))
+  batch = jnp.concatenate([x, 0.5 * x])
+  per_item = jax.jit(jax.vmap(lambda a: f(a[None])[0]))(batch)
+  np.testing.assert_allclose(per_item, f(batch), atol=1e-5)
+  g = jax.jit(jax.grad(lambda a: jnp.sum(H.hcqt_power(fb, a))))(x)
+  assert g.shape == x.shape and bool(jnp.all(jnp.isfinite(g)))
+  assert float(jnp.max(jnp.abs(g))) > 0
+
+
+def test_zero_above_nyquist_variant():
+  gamma = 24.7 * (2 ** (1 / 60) - 1) / 0.108
+  cfg = H.HCQTConfig(gamma=gamma, zero_above_nyquist=True)
+  fb = H.make_filterbank(cfg)
+  x = np.random.default_rng(1).standard_normal((1, 8192))
+  db = np.asarray(_db(fb, x))[0]
+  zero_rows = [(db[c].max(axis=-1) == 0).sum() for c in range(6)]
+  # lhvqt 0.5.3: h3 bins >= 423, h4 >= 399, h5 >= 379 are all-zero filters.
+  assert zero_rows == [0, 0, 0, 17, 41, 61]
+  ref = reference_scaled_db(np.where(
+      np.arange(440)[None, :, None] >= np.array(
+          [440, 440, 440, 423, 399, 379])[:, None, None], 0.0,
+      reference_magnitude(x[0], gamma=gamma)))
+  assert np.max(np.abs(db - ref)) <= 1e-3
+
+
+def test_normalized_filter_variant():
+  fb = H.make_filterbank(H.HCQTConfig(normalize_filters=True))
+  x = _signals()['two_tones'][:8192]
+  ours = np.asarray(_db(fb, x[None]))[0]
+  ref = reference_scaled_db(reference_magnitude(x, norm=1))
+  assert np.max(np.abs(ours - ref)) <= 1e-3
+
+
+def test_harmonic_weights_match_reference():
+  np.testing.assert_allclose(
+      H.harmonic_weights((0.5, 1, 2, 3, 4, 5)),
+      [0, 0.6832, 0.1708, 0.0759, 0.0427, 0.0273], atol=1e-4)
+
+
+def test_derived_targets(fb):
+  x = _signals()['two_tones'][:8192][None]
+  feats = jax.jit(H.hcqt_features)(fb, x)
+  db = np.asarray(feats['db'], np.float64)[0]
+  np.testing.assert_array_equal(np.asarray(feats['db_1'])[0], db[1])
+  am = np.where(db <= 0, 0.0, 10 ** ((db - 1) * 80 / 20))
+  w = H.harmonic_weights(fb.config.harmonics)[:, None, None]
+  pw_h = np.sum((am * w) ** 2, axis=0)
+  db_h = 10 * np.log10(np.maximum(pw_h, 1e-10) / max(pw_h.max(), 1e-10))
+  np.testing.assert_allclose(np.asarray(feats['db_h'])[0],
+                             1 + np.maximum(db_h, -80) / 80, atol=1e-4)
+
+
+def test_bin_grid_and_config_errors():
+  cfg = H.HCQTConfig()
+  assert cfg.bin_midi(1.0)[0] == pytest.approx(21.0)
+  assert cfg.bin_midi(1.0)[-1] == pytest.approx(21 + 439 / 5)
+  assert cfg.bin_midi(0.5)[0] == pytest.approx(9.0)
+  np.testing.assert_allclose(cfg.frame_times(3), [0, 256 / SR, 512 / SR])
+  with pytest.raises(ValueError, match='unknown config.hcqt keys'):
+    H.HCQTConfig.from_config({'sample_rate': 22050, 'hop': 256})
+  with pytest.raises(ValueError, match='must contain 1'):
+    H.HCQTConfig(harmonics=(2, 3))
