@@ -40,8 +40,9 @@ def _read_any(path: str) -> tuple[np.ndarray, int]:
       warnings.simplefilter('ignore')
       data, rate = librosa.load(path, sr=None, mono=True, dtype=np.float32)
   except Exception as lr_error:  # pylint: disable=broad-except
+    reason = _one_line(first_error).replace(f'Error opening {path!r}: ', '')
     raise AudioError(
-        f'Cannot read audio file {path!r} ({_one_line(first_error)}; librosa: '
+        f'Cannot read audio file {path!r}: {reason} (librosa fallback: '
         f'{_one_line(lr_error)}).') from lr_error
   logging.debug('Read %s with librosa (soundfile failed: %s).', path,
                 _one_line(first_error))

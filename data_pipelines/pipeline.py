@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import functools
+import weakref
 
 from absl import logging
 import ml_collections
@@ -63,6 +64,32 @@ def hide_gpus_from_tensorflow() -> None:
     logging.warning('Could not hide GPUs from TensorFlow: %s', error)
 
 
+class BatchIterator(Iterator[Batch]):
+  """Iterator over numpy batches that owns a tf.data iterator.
+
+  The tf.data iterator is released on ``close()``, on garbage collection, or
+  at interpreter exit at the latest (``weakref.finalize``): a tf.data
+  iterator with ``tf.numpy_function`` stages that is still alive while Python
+  shuts down can hang the exit.
+  """
+
+  def __init__(self, iterator: Iterator[Batch]):
+    self._holder = [iterator]
+    self._finalizer = weakref.finalize(self, self._holder.clear)
+
+  def __iter__(self) -> BatchIterator:
+    return self
+
+  def __next__(self) -> Batch:
+    if not self._holder:
+      raise StopIteration
+    return next(self._holder[0])
+
+  def close(self) -> None:
+    """Releases the underlying tf.data iterator (idempotent)."""
+    self._finalizer()
+
+
 # ------------------------------------------------------------ source choice
 
 
@@ -81,6 +108,7 @@ def nsynth_is_prepared(data_dir: str) -> bool:
 
 def _resolve_train_source(config: ml_collections.ConfigDict) -> tuple[str, str]:
   """(source, one-line explanation) for ``config.data.train_source``."""
+  hide_gpus_from_tensorflow()  # before TFDS touches TensorFlow
   requested = config.data.train_source
   data_dir = config.data.data_dir
   if requested not in TRAIN_SOURCES:
@@ -137,7 +165,7 @@ def _item_shapes(n_samples: int, n_bins: int, n_frames: int):
 def _synthetic_train_dataset(config: ml_collections.ConfigDict, *,
                              start_step: int, process_index: int,
                              local_batch: int) -> tf.data.Dataset:
-  """Infinite per-host batches of synthetic note excerpts."""
+  """Infinite per-host stream of (unbatched) synthetic note excerpts."""
   hcqt = config.hcqt
   n_samples = int(round(config.data.excerpt_seconds * hcqt.sample_rate))
   n_frames = 1 + n_samples // hcqt.hop_length
@@ -171,7 +199,7 @@ def _synthetic_train_dataset(config: ml_collections.ConfigDict, *,
 def _nsynth_excerpt_fn(config: ml_collections.ConfigDict, *, epoch: int,
                        process_index: int) -> Callable[..., np.ndarray]:
   """numpy: (position, 16-kHz audio) -> peak-normalised excerpt [N] float32."""
-  sample_rate = config.hcqt.sample_rate
+  sample_rate, seed = config.hcqt.sample_rate, config.seed
   n_samples = int(round(config.data.excerpt_seconds * sample_rate))
 
   def excerpt(position: np.ndarray, audio_16k: np.ndarray) -> np.ndarray:
@@ -181,15 +209,15 @@ def _nsynth_excerpt_fn(config: ml_collections.ConfigDict, *, epoch: int,
                              target_sr=sample_rate, res_type='soxr_hq')
     audio = audio_lib.peak_normalize(audio.astype(np.float32))
     rng = np.random.default_rng(np.random.SeedSequence(
-        [config.seed, _NSYNTH_KIND, epoch, process_index, int(position)]))
+        [seed, _NSYNTH_KIND, epoch, process_index, int(position)]))
     return audio_lib.fix_length_excerpt(audio, n_samples, rng)
 
   return excerpt
 
 
 def _nsynth_examples(config: ml_collections.ConfigDict, *, epoch: int,
-                     process_index: int, process_count: int,
-                     decode_audio: bool = True) -> tf.data.Dataset:
+                     process_index: int,
+                     process_count: int) -> tf.data.Dataset:
   """One epoch of in-range (audio, pitch) pairs of this host, in the
   deterministic order of (seed, epoch, process)."""
   builder = tfds.builder(NSYNTH_NAME, data_dir=config.data.data_dir)
@@ -200,9 +228,8 @@ def _nsynth_examples(config: ml_collections.ConfigDict, *, epoch: int,
                                      drop_remainder=True)
   read_config = tfds.ReadConfig(shuffle_seed=epoch_seed, try_autocache=False,
                                 shuffle_reshuffle_each_iteration=False)
-  decoders = None if decode_audio else {'audio': tfds.decode.SkipDecoding()}
   ds = builder.as_dataset(split=split, shuffle_files=True,
-                          read_config=read_config, decoders=decoders)
+                          read_config=read_config)
   ds = ds.map(lambda ex: (ex['audio'], ex['pitch']))
   ds = ds.shuffle(_NSYNTH_SHUFFLE_BUFFER, seed=epoch_seed,
                   reshuffle_each_iteration=False)
@@ -243,14 +270,15 @@ def _nsynth_train_batches(config: ml_collections.ConfigDict, *,
   """Epochs of NSynth batches, resumable at any step.
 
   Resuming (start_step > 0) counts this host's in-range notes once (one pass
-  over the shard without decoding audio) to find the epoch, then skips the
-  epoch's first batches before decoding; both read records from disk.
+  over its shard) to find the epoch, then skips that epoch's first items
+  before resampling; both passes read the records from disk, so resuming late
+  in a long run costs up to two epochs of reading (not of resampling).
   """
   epoch, skip = 0, 0
   if start_step > 0:
     count = int(_nsynth_examples(
         config, epoch=0, process_index=process_index,
-        process_count=process_count, decode_audio=False).reduce(
+        process_count=process_count).reduce(
             np.int64(0), lambda n, _: n + 1))
     steps_per_epoch = count // local_batch
     if steps_per_epoch == 0:
@@ -275,7 +303,7 @@ def _nsynth_train_batches(config: ml_collections.ConfigDict, *,
 
 def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
                   process_index: int = 0,
-                  process_count: int = 1) -> Iterator[Batch]:
+                  process_count: int = 1) -> BatchIterator:
   """Infinite iterator over this host's training batches from ``start_step``.
 
   Args:
@@ -285,7 +313,8 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
     process_index: this host's index.
     process_count: number of hosts.
 
-  Yields:
+  Returns:
+    An infinite ``BatchIterator`` (call ``close()`` when done) of
     ``{'audio': float32 [b, N], 'labels': uint8 [b, n_bins, T],
     'has_label': bool [b]}`` with ``b = batch_size // process_count``,
     ``N = round(excerpt_seconds * sample_rate)``, ``T = 1 + N // hop``.
@@ -307,16 +336,15 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   local_batch = global_batch // process_count
   source, line = _resolve_train_source(config)
   logging.info(line)
-  hide_gpus_from_tensorflow()
   if source == 'nsynth':
-    return _nsynth_train_batches(
+    return BatchIterator(_nsynth_train_batches(
         config, start_step=start_step, process_index=process_index,
-        process_count=process_count, local_batch=local_batch)
+        process_count=process_count, local_batch=local_batch))
   ds = _synthetic_train_dataset(config, start_step=start_step,
                                 process_index=process_index,
                                 local_batch=local_batch)
   ds = ds.batch(local_batch, drop_remainder=True)
-  return ds.prefetch(config.data.prefetch).as_numpy_iterator()
+  return BatchIterator(ds.prefetch(config.data.prefetch).as_numpy_iterator())
 
 
 # -------------------------------------------------------------- evaluation

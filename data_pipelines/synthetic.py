@@ -163,7 +163,7 @@ def active_mask(envelope: np.ndarray, *, peak: float | None = None,
 # ------------------------------------------------------------------- timbres
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Timbre:
   """Parameters of one instrument-like sound (drawn by ``draw_timbre``)."""
   slope_db_per_octave: float  # sustain spectral tilt (< 0)
@@ -311,6 +311,9 @@ def _render_tone(timbre: Timbre, f0_samples: np.ndarray, t: np.ndarray,
   n = np.arange(1, _MAX_PARTIALS + 1, dtype=np.float64)
   ratio = n * _stretch(timbre.inharmonicity, n)
   n_partials = int(np.sum(ratio * f0_samples.max() < nyquist))
+  if n_partials == 0:
+    raise ValueError(f'f0 up to {f0_samples.max():.1f} Hz is not below the '
+                     f'Nyquist frequency {nyquist:.1f} Hz.')
   if timbre.inharmonicity > 0:
     n_partials = min(n_partials, _MAX_INHARMONIC_PARTIALS)
   n, ratio = n[:n_partials], ratio[:n_partials]

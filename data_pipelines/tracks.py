@@ -1,4 +1,4 @@
-"""The unit every evaluation corpus yields: one track with its multi-pitch truth."""
+"""The unit every evaluation corpus yields: a track and its pitch truth."""
 
 from __future__ import annotations
 

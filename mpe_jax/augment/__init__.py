@@ -1,0 +1,1 @@
+"""On-device augmentations (pure functions of explicit PRNG keys)."""

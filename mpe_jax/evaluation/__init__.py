@@ -1,0 +1,1 @@
+"""Host-side evaluation: peak picking, mir_eval multi-pitch metrics."""

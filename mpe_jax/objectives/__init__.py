@@ -1,0 +1,1 @@
+"""Training objectives: one pure function per loss, combined by config weights."""

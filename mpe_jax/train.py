@@ -1,0 +1,493 @@
+"""Training and evaluation: ``train_and_evaluate(config, workdir)``.
+
+One train-state pytree (parameters, optimizer state, step, PRNG key, plateau
+bookkeeping) is created already sharded over the ``data`` mesh, donated to a
+jit-compiled step that composes every enabled objective, checkpointed by
+``checkpointing.py`` and restored on restart. Host work (data reading,
+mir_eval, files) stays outside jit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx, struct
+
+from mpe_jax import checkpointing, parallel, schedules
+from mpe_jax.evaluation import multipitch
+from mpe_jax.features import hcqt as hcqt_lib
+from mpe_jax.metric_writers import MetricWriter
+from mpe_jax.models import build_model, count_params
+from mpe_jax.objectives import salience as salience_objectives
+
+
+# PRNG implementation of every key the trainer makes: 'rbg' compiles several
+# times faster than threefry on XLA:CPU (parameter init, augmentation draws).
+PRNG_IMPL = 'rbg'
+
+
+class TrainingDiverged(FloatingPointError):
+  """The loss became NaN/Inf; the last good checkpoint is kept."""
+
+
+@struct.dataclass
+class TrainState:
+  """Everything that changes during training (what is donated and saved)."""
+  step: jax.Array  # int32 []
+  params: Any  # nested dict of float32 arrays
+  opt_state: Any
+  rng: jax.Array  # uint32 [4]: raw 'rbg' PRNG key data
+  lr_scale: jax.Array  # float32 []: plateau multiplier of every LR
+  plateau_best: jax.Array  # float32 []: best plateau-monitored value
+  plateau_bad: jax.Array  # int32 []: validations without improvement
+  best_value: jax.Array  # float32 []: best value of config.eval.best_metric
+  best_age: jax.Array  # int32 []: validations since best_value improved
+
+
+# ----------------------------------------------------------------- set-up ---
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """One-line errors for inconsistent settings (before anything is built)."""
+  if config.model.n_bins != config.hcqt.n_bins:
+    raise ValueError(f'config.model.n_bins ({config.model.n_bins}) must equal '
+                     f'config.hcqt.n_bins ({config.hcqt.n_bins}).')
+  if config.model.in_channels != len(config.hcqt.harmonics):
+    raise ValueError(f'config.model.in_channels ({config.model.in_channels}) '
+                     f'must equal len(config.hcqt.harmonics) '
+                     f'({len(config.hcqt.harmonics)}).')
+  for name in ('num_steps', 'batch_size', 'log_every', 'eval_every',
+               'checkpoint_every'):
+    if int(config.train[name]) <= 0:
+      raise ValueError(f'config.train.{name} must be > 0, '
+                       f'got {config.train[name]}.')
+  if config.eval.best_mode not in ('min', 'max'):
+    raise ValueError("config.eval.best_mode must be 'min' or 'max'.")
+  if config.optim.plateau.mode not in ('min', 'max'):
+    raise ValueError("config.optim.plateau.mode must be 'min' or 'max'.")
+  if config.data.excerpt_seconds <= 0:
+    raise ValueError('config.data.excerpt_seconds must be > 0.')
+  salience_objectives.enabled_terms(config.loss_weights)
+
+
+def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
+  """'encoder' / 'decoder' label for every leaf (by top-level module)."""
+  return {name: jax.tree.map(lambda _, n=name: n, sub)
+          for name, sub in params.items()}
+
+
+def build_optimizer(config: ml_collections.ConfigDict
+                    ) -> tuple[optax.GradientTransformation,
+                               dict[str, optax.Schedule]]:
+  """AdamW per module group (encoder / decoder LRs), global-norm clipping."""
+  o = config.optim
+  scheds = {'encoder': schedules.make_schedule(o.encoder_lr, o),
+            'decoder': schedules.make_schedule(o.decoder_lr, o)}
+
+  def adamw(schedule):
+    return optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
+                       weight_decay=o.weight_decay)
+
+  tx = optax.chain(
+      optax.clip_by_global_norm(o.clip_norm),
+      optax.multi_transform({k: adamw(s) for k, s in scheds.items()},
+                            _param_labels))
+  return tx, scheds
+
+
+def init_train_state(config: ml_collections.ConfigDict,
+                     tx: optax.GradientTransformation
+                     ) -> tuple[nnx.GraphDef, TrainState]:
+  """Builds the model from ``config.model`` and the initial train state."""
+  root = jax.random.key(config.seed, impl=PRNG_IMPL)
+  k_init, k_train = jax.random.split(root)
+  model = build_model(config.model, k_init)
+  graphdef, state = nnx.split(model)
+  params = nnx.to_pure_dict(state)
+  worst = math.inf if config.eval.best_mode == 'min' else -math.inf
+  plateau_worst = math.inf if config.optim.plateau.mode == 'min' else -math.inf
+  return graphdef, TrainState(
+      step=jnp.zeros((), jnp.int32), params=params,
+      opt_state=tx.init(params), rng=jax.random.key_data(k_train),
+      lr_scale=jnp.ones((), jnp.float32),
+      plateau_best=jnp.asarray(plateau_worst, jnp.float32),
+      plateau_bad=jnp.zeros((), jnp.int32),
+      best_value=jnp.asarray(worst, jnp.float32),
+      best_age=jnp.zeros((), jnp.int32))
+
+
+def loss_function(config: ml_collections.ConfigDict) -> Callable[..., Any]:
+  """The objective composer of ``config.system``."""
+  systems = {'salience': salience_objectives.compute_losses}
+  if config.system not in systems:
+    raise ValueError(f'config.system must be one of {sorted(systems)}, '
+                     f'got {config.system!r}')
+  return systems[config.system]
+
+
+# ------------------------------------------------------------------ steps ---
+
+
+def make_train_step(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
+                    tx: optax.GradientTransformation,
+                    scheds: Mapping[str, optax.Schedule],
+                    config: ml_collections.ConfigDict):
+  """``(state, batch) -> (state, metrics)``, a pure function (not yet jitted)."""
+  compute = loss_function(config)
+
+  def loss_fn(params, batch, key):
+    model = nnx.merge(graphdef, params)
+    return compute(model, batch, key, filterbank, config)
+
+  def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
+    key = jax.random.fold_in(
+        jax.random.wrap_key_data(state.rng, impl=PRNG_IMPL), state.step)
+    (total, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch, key)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates = jax.tree.map(lambda u: u * state.lr_scale, updates)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {'loss/total': total}
+    metrics.update({f'loss/{k}': v for k, v in parts.items()})
+    metrics['norm/grad'] = optax.global_norm(grads)
+    metrics['norm/update'] = optax.global_norm(updates)
+    metrics['norm/param'] = optax.global_norm(params)
+    for name, sched in scheds.items():
+      metrics[f'lr/{name}'] = sched(state.step) * state.lr_scale
+    new_state = state.replace(step=state.step + 1, params=params,
+                              opt_state=opt_state)
+    return new_state, metrics
+
+  return train_step
+
+
+def make_eval_loss(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
+                   config: ml_collections.ConfigDict):
+  """``(params, batch, key) -> metrics``: validation losses, no update."""
+  compute = loss_function(config)
+
+  def eval_loss(params, batch, key):
+    total, parts = compute(nnx.merge(graphdef, params), batch, key,
+                           filterbank, config)
+    out = {'loss/total': total}
+    out.update({f'loss/{k}': v for k, v in parts.items()})
+    return out
+
+  return eval_loss
+
+
+def make_predict(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank):
+  """``(params, audio [B, N]) -> salience [B, K, T]`` (jitted)."""
+
+  @jax.jit
+  def predict(params, audio):
+    feats = hcqt_lib.hcqt_features(filterbank, audio)
+    return jax.nn.sigmoid(nnx.merge(graphdef, params)(feats['db']))
+
+  return predict
+
+
+# ------------------------------------------------------------- evaluation ---
+
+
+def evaluate_tracks(predict: Callable, params: Any, tracks: list,
+                    hcqt_cfg: hcqt_lib.HCQTConfig, threshold: float
+                    ) -> tuple[dict[str, float], list[dict[str, float]]]:
+  """mir_eval scores of every track and their mean (host side)."""
+  bin_freqs = hcqt_cfg.bin_frequencies(1.0)
+  per_track = []
+  for track in tracks:
+    sal = np.asarray(predict(params, jnp.asarray(track.audio)[None]))[0]
+    est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
+    est_times = hcqt_cfg.frame_times(sal.shape[-1])
+    scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
+                                            est_times, est_freqs)
+    scores['peak_salience'] = float(sal.max(axis=0).mean())
+    scores['name'] = track.name
+    per_track.append(scores)
+  numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
+  return multipitch.mean_scores(numeric), per_track
+
+
+def _excerpt_batch(tracks: list, n_samples: int) -> dict[str, np.ndarray]:
+  """The first ``n_samples`` of every track (zero-padded), as a batch."""
+  audio = np.zeros((len(tracks), n_samples), np.float32)
+  for i, t in enumerate(tracks):
+    x = t.audio[:n_samples]
+    audio[i, :len(x)] = x
+  return {'audio': audio}
+
+
+def print_table(title: str, results: Mapping[str, Mapping[str, float]]) -> str:
+  """A fixed-width P / R / Acc / F1 table (percent), logged and returned."""
+  lines = [title, f'{"set":<28}{"P":>8}{"R":>8}{"Acc":>8}{"F1":>8}']
+  for name, r in results.items():
+    lines.append(f'{name:<28}' + ''.join(
+        f'{100 * r[k]:8.2f}' for k in ('precision', 'recall', 'accuracy',
+                                       'f1')))
+  text = '\n'.join(lines)
+  if jax.process_index() == 0:
+    print(text, flush=True)
+  return text
+
+
+# ------------------------------------------------------------------- loop ---
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag checked once per step (main thread only)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not in the main thread
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning('SIGTERM received: saving a checkpoint and stopping.')
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _progress(total: int, initial: int):
+  if jax.process_index() != 0:
+    return contextlib.nullcontext(None)
+  from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm.tqdm(total=total, initial=initial, unit='step',
+                   dynamic_ncols=True, desc='train')
+
+
+def _host_scalars(metrics: Mapping[str, jax.Array]) -> dict[str, float]:
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def _check_finite(step: int, scalars: Mapping[str, float],
+                  last_good: int | None) -> None:
+  bad = [k for k, v in scalars.items() if not math.isfinite(v)]
+  if bad:
+    raise TrainingDiverged(
+        f'non-finite {", ".join(sorted(bad))} at step {step}; the last good '
+        f'checkpoint is step {last_good} (under WORKDIR/checkpoints/latest).')
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       *, init_checkpoint: str | None = None
+                       ) -> dict[str, Any]:
+  """Trains ``config`` in ``workdir`` (resuming if possible), then evaluates.
+
+  Returns the content written to ``WORKDIR/eval.json``.
+  """
+  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+
+  validate_config(config)
+  os.makedirs(workdir, exist_ok=True)
+  mesh = parallel.make_mesh()
+  local_batch = parallel.per_process_batch_size(config.train.batch_size, mesh)
+  hcqt_cfg = hcqt_lib.HCQTConfig.from_config(config.hcqt)
+  filterbank = hcqt_lib.make_filterbank(hcqt_cfg)
+  tx, scheds = build_optimizer(config)
+
+  # --- train state: resume > init checkpoint > fresh, created sharded.
+  repl = parallel.replicated(mesh)
+
+  def _init():
+    return init_train_state(config, tx)[1]
+
+  graphdef = nnx.graphdef(nnx.eval_shape(
+      lambda: build_model(config.model, jax.random.key(0, impl=PRNG_IMPL))))
+  abstract_state = jax.eval_shape(_init)
+  abstract_state = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
+      abstract_state)
+  ckpt = checkpointing.Checkpointer(workdir)
+  restored = ckpt.restore_latest(abstract_state)
+  if restored is not None:
+    state, start = restored
+    logging.info('Resuming from %s at step %d.', ckpt.latest.directory, start)
+  else:
+    # Eager init (one small program per parameter shape) compiles much faster
+    # on CPU than one jitted init; then replicate over the mesh.
+    state = parallel.replicate(_init(), mesh)
+    if init_checkpoint:
+      step_dir = checkpointing.find_checkpoint(init_checkpoint)
+      loaded = checkpointing.restore_params_from(step_dir, abstract_state)
+      state = state.replace(params=loaded.params)
+      logging.info('Initialised parameters from %s.', step_dir)
+    start = 0
+  start = int(state.step)
+  logging.info('Model %s: %d parameters; global batch %d (%d per process, '
+               '%d devices).', config.model.variant,
+               count_params(state.params), config.train.batch_size,
+               local_batch, mesh.devices.size)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  train_step = jax.jit(
+      make_train_step(graphdef, filterbank, tx, scheds, config),
+      in_shardings=(repl, parallel.batch_sharding(mesh)),
+      out_shardings=(repl, repl), donate_argnums=(0,))
+  eval_loss = jax.jit(make_eval_loss(graphdef, filterbank, config))
+  predict = make_predict(graphdef, filterbank)
+  writer = MetricWriter(workdir)
+
+  # --- validation data, loaded once.
+  val_tracks = {name: pipeline.eval_tracks(config, name)
+                for name in config.eval.validation_sets}
+  n_excerpt = int(round(config.data.excerpt_seconds * hcqt_cfg.sample_rate))
+  val_key = jax.random.key(config.seed + 1, impl=PRNG_IMPL)
+
+  def validate(step: int, params) -> dict[str, float]:
+    out = {}
+    for name, tracks in val_tracks.items():
+      losses = eval_loss(params, _excerpt_batch(tracks, n_excerpt), val_key)
+      out.update({f'{name}/{k}': v for k, v in _host_scalars(losses).items()})
+      means, _ = evaluate_tracks(predict, params, tracks, hcqt_cfg,
+                                 config.eval.threshold)
+      out.update({f'{name}/{k}': v for k, v in means.items()})
+    writer.write(step, {f'val/{k}': v for k, v in out.items()})
+    return out
+
+  results: dict[str, Any] = {}
+  if config.eval.at_start and start == 0:
+    results['initial'] = _final_evaluation(config, predict, state.params,
+                                           hcqt_cfg, 'Before training')
+
+  # --- the loop.
+  last_good = ckpt.latest_step()
+  stopped_early = False
+  batches = pipeline.train_batches(config, start_step=start,
+                                   process_index=jax.process_index(),
+                                   process_count=jax.process_count())
+  t0, steps_timed = time.perf_counter(), 0
+  with _Preemption() as preempt, _progress(config.train.num_steps,
+                                           start) as bar:
+    step = start
+    while step < config.train.num_steps:
+      batch = parallel.to_global(next(batches), mesh)
+      state, metrics = train_step(state, batch)
+      step += 1
+      steps_timed += 1
+      if bar is not None:
+        bar.update(1)
+      if step % config.train.log_every == 0 or step == config.train.num_steps:
+        scalars = _host_scalars(metrics)
+        _check_finite(step, scalars, last_good)
+        dt = time.perf_counter() - t0
+        scalars['perf/steps_per_sec'] = steps_timed / dt
+        scalars['perf/examples_per_sec'] = (steps_timed *
+                                            config.train.batch_size / dt)
+        t0, steps_timed = time.perf_counter(), 0
+        writer.write(step, scalars)
+        if bar is not None:
+          bar.set_postfix(loss=f'{scalars["loss/total"]:.4g}')
+      if step % config.train.eval_every == 0:
+        val = validate(step, state.params)
+        state, improved, stop = _after_validation(config, state, val)
+        if improved:
+          ckpt.save_best(step, state, config)
+        stopped_early = stop
+      if (step % config.train.checkpoint_every == 0 or preempt.requested
+          or stopped_early or step == config.train.num_steps):
+        _check_finite(step, _host_scalars({'loss/total':
+                                           metrics['loss/total']}), last_good)
+        ckpt.save_latest(step, state, config)
+        last_good = step
+      if preempt.requested:
+        ckpt.wait()
+        logging.warning('Stopped at step %d after SIGTERM; rerun the same '
+                        'command to resume.', step)
+        writer.close()
+        return {'preempted_at_step': step}
+      if stopped_early:
+        logging.info('Early stop at step %d: %s did not improve for %d '
+                     'validations.', step, config.eval.best_metric,
+                     config.train.early_stop_patience)
+        break
+  ckpt.wait()
+
+  # --- final evaluation with the best checkpoint (or the last state).
+  best = ckpt.restore_best(abstract_state)
+  params = best[0].params if best is not None else state.params
+  results['checkpoint'] = ('best step %d' % best[1] if best is not None
+                           else 'last step %d' % int(state.step))
+  results['final'] = _final_evaluation(config, predict, params, hcqt_cfg,
+                                       f'Evaluation ({results["checkpoint"]})')
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'eval.json'), 'w') as f:
+      json.dump(results, f, indent=2)
+  writer.close()
+  ckpt.close()
+  return results
+
+
+def _after_validation(config, state: TrainState, val: Mapping[str, float]
+                      ) -> tuple[TrainState, bool, bool]:
+  """Plateau LR rule and best-metric bookkeeping (host side)."""
+  p = config.optim.plateau
+  if p.enabled:
+    if p.metric not in val:
+      raise KeyError(f'config.optim.plateau.metric {p.metric!r} is not '
+                     f'computed; available: {sorted(val)}')
+    new = schedules.plateau_update(
+        schedules.Plateau(float(state.plateau_best), int(state.plateau_bad),
+                          float(state.lr_scale)),
+        val[p.metric], mode=p.mode, factor=p.factor, patience=p.patience,
+        threshold=p.threshold, min_scale=p.min_scale)
+    if new.scale != float(state.lr_scale):
+      logging.info('Plateau: learning rates scaled to %.4g.', new.scale)
+    state = state.replace(
+        plateau_best=jnp.asarray(new.best, jnp.float32),
+        plateau_bad=jnp.asarray(new.num_bad, jnp.int32),
+        lr_scale=jnp.asarray(new.scale, jnp.float32))
+  metric = config.eval.best_metric
+  if metric not in val:
+    raise KeyError(f'config.eval.best_metric {metric!r} is not computed; '
+                   f'available: {sorted(val)}')
+  value, best = val[metric], float(state.best_value)
+  improved = (value < best) if config.eval.best_mode == 'min' else (
+      value > best)
+  if improved:
+    state = state.replace(best_value=jnp.asarray(value, jnp.float32),
+                          best_age=jnp.zeros((), jnp.int32))
+  else:
+    state = state.replace(best_age=state.best_age + 1)
+  patience = config.train.early_stop_patience
+  stop = patience > 0 and int(state.best_age) >= patience
+  return state, improved, stop
+
+
+def _final_evaluation(config, predict, params, hcqt_cfg, title: str
+                      ) -> dict[str, Any]:
+  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  means, tracks = {}, {}
+  for name in config.eval.evaluation_sets:
+    m, per_track = evaluate_tracks(predict, params,
+                                   pipeline.eval_tracks(config, name),
+                                   hcqt_cfg, config.eval.threshold)
+    means[name], tracks[name] = m, per_track
+  table = print_table(title, means)
+  logging.info('\n%s', table)
+  return {'sets': means, 'tracks': tracks}
+
