@@ -25,12 +25,10 @@ import optax
 from absl import logging
 from flax import nnx, struct
 
-from mpe_jax import checkpointing, parallel, schedules
+from mpe_jax import checkpointing, parallel, schedules, systems
 from mpe_jax.evaluation import multipitch
-from mpe_jax.features import hcqt as hcqt_lib
 from mpe_jax.metric_writers import MetricWriter
 from mpe_jax.models import build_model, count_params
-from mpe_jax.objectives import salience as salience_objectives
 
 
 # PRNG implementation of every key the trainer makes: 'rbg' compiles several
@@ -61,13 +59,7 @@ class TrainState:
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line errors for inconsistent settings (before anything is built)."""
-  if config.model.n_bins != config.hcqt.n_bins:
-    raise ValueError(f'config.model.n_bins ({config.model.n_bins}) must equal '
-                     f'config.hcqt.n_bins ({config.hcqt.n_bins}).')
-  if config.model.in_channels != len(config.hcqt.harmonics):
-    raise ValueError(f'config.model.in_channels ({config.model.in_channels}) '
-                     f'must equal len(config.hcqt.harmonics) '
-                     f'({len(config.hcqt.harmonics)}).')
+  systems.get_system(config).validate(config)
   for name in ('num_steps', 'batch_size', 'log_every', 'eval_every',
                'checkpoint_every'):
     if int(config.train[name]) <= 0:
@@ -79,7 +71,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.optim.plateau.mode must be 'min' or 'max'.")
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
-  salience_objectives.enabled_terms(config.loss_weights)
 
 
 def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -128,28 +119,19 @@ def init_train_state(config: ml_collections.ConfigDict,
       best_age=jnp.zeros((), jnp.int32))
 
 
-def loss_function(config: ml_collections.ConfigDict) -> Callable[..., Any]:
-  """The objective composer of ``config.system``."""
-  systems = {'salience': salience_objectives.compute_losses}
-  if config.system not in systems:
-    raise ValueError(f'config.system must be one of {sorted(systems)}, '
-                     f'got {config.system!r}')
-  return systems[config.system]
-
-
 # ------------------------------------------------------------------ steps ---
 
 
-def make_train_step(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
+def make_train_step(graphdef: nnx.GraphDef, frontend: Any,
                     tx: optax.GradientTransformation,
                     scheds: Mapping[str, optax.Schedule],
                     config: ml_collections.ConfigDict):
   """``(state, batch) -> (state, metrics)``, a pure function (not yet jitted)."""
-  compute = loss_function(config)
+  compute = systems.get_system(config).compute_losses
 
   def loss_fn(params, batch, key):
     model = nnx.merge(graphdef, params)
-    return compute(model, batch, key, filterbank, config)
+    return compute(model, batch, key, frontend, config)
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
     key = jax.random.fold_in(
@@ -173,14 +155,14 @@ def make_train_step(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
   return train_step
 
 
-def make_eval_loss(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
+def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
                    config: ml_collections.ConfigDict):
   """``(params, batch, key) -> metrics``: validation losses, no update."""
-  compute = loss_function(config)
+  compute = systems.get_system(config).compute_losses
 
   def eval_loss(params, batch, key):
     total, parts = compute(nnx.merge(graphdef, params), batch, key,
-                           filterbank, config)
+                           frontend, config)
     out = {'loss/total': total}
     out.update({f'loss/{k}': v for k, v in parts.items()})
     return out
@@ -188,13 +170,14 @@ def make_eval_loss(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank,
   return eval_loss
 
 
-def make_predict(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank):
-  """``(params, audio [B, N]) -> salience [B, K, T]`` (jitted)."""
+def make_predict(graphdef: nnx.GraphDef, frontend: Any,
+                 config: ml_collections.ConfigDict):
+  """``(params, audio [B, N]) -> salience [B, K, T]`` in [0, 1] (jitted)."""
+  salience = systems.get_system(config).salience
 
   @jax.jit
   def predict(params, audio):
-    feats = hcqt_lib.hcqt_features(filterbank, audio)
-    return jax.nn.sigmoid(nnx.merge(graphdef, params)(feats['db']))
+    return salience(nnx.merge(graphdef, params), audio, frontend, config)
 
   return predict
 
@@ -203,15 +186,15 @@ def make_predict(graphdef: nnx.GraphDef, filterbank: hcqt_lib.Filterbank):
 
 
 def evaluate_tracks(predict: Callable, params: Any, tracks: list,
-                    hcqt_cfg: hcqt_lib.HCQTConfig, threshold: float
+                    system: systems.System, frontend: Any, threshold: float
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
   """mir_eval scores of every track and their mean (host side)."""
-  bin_freqs = hcqt_cfg.bin_frequencies(1.0)
+  bin_freqs = system.bin_frequencies(frontend)
   per_track = []
   for track in tracks:
     sal = np.asarray(predict(params, jnp.asarray(track.audio)[None]))[0]
     est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
-    est_times = hcqt_cfg.frame_times(sal.shape[-1])
+    est_times = system.frame_times(frontend, sal.shape[-1])
     scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
                                             est_times, est_freqs)
     scores['peak_salience'] = float(sal.max(axis=0).mean())
@@ -304,8 +287,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   os.makedirs(workdir, exist_ok=True)
   mesh = parallel.make_mesh()
   local_batch = parallel.per_process_batch_size(config.train.batch_size, mesh)
-  hcqt_cfg = hcqt_lib.HCQTConfig.from_config(config.hcqt)
-  filterbank = hcqt_lib.make_filterbank(hcqt_cfg)
+  system = systems.get_system(config)
+  frontend = system.make_frontend(config)
   tx, scheds = build_optimizer(config)
 
   # --- train state: resume > init checkpoint > fresh, created sharded.
@@ -345,17 +328,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       f.write(config.to_json_best_effort(indent=2))
 
   train_step = jax.jit(
-      make_train_step(graphdef, filterbank, tx, scheds, config),
+      make_train_step(graphdef, frontend, tx, scheds, config),
       in_shardings=(repl, parallel.batch_sharding(mesh)),
       out_shardings=(repl, repl), donate_argnums=(0,))
-  eval_loss = jax.jit(make_eval_loss(graphdef, filterbank, config))
-  predict = make_predict(graphdef, filterbank)
+  eval_loss = jax.jit(make_eval_loss(graphdef, frontend, config))
+  predict = make_predict(graphdef, frontend, config)
   writer = MetricWriter(workdir)
 
   # --- validation data, loaded once.
   val_tracks = {name: pipeline.eval_tracks(config, name)
                 for name in config.eval.validation_sets}
-  n_excerpt = int(round(config.data.excerpt_seconds * hcqt_cfg.sample_rate))
+  n_excerpt = int(round(config.data.excerpt_seconds *
+                        config.hcqt.sample_rate))
   val_key = jax.random.key(config.seed + 1, impl=PRNG_IMPL)
 
   def validate(step: int, params) -> dict[str, float]:
@@ -363,16 +347,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     for name, tracks in val_tracks.items():
       losses = eval_loss(params, _excerpt_batch(tracks, n_excerpt), val_key)
       out.update({f'{name}/{k}': v for k, v in _host_scalars(losses).items()})
-      means, _ = evaluate_tracks(predict, params, tracks, hcqt_cfg,
+      means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
                                  config.eval.threshold)
       out.update({f'{name}/{k}': v for k, v in means.items()})
     writer.write(step, {f'val/{k}': v for k, v in out.items()})
     return out
 
   results: dict[str, Any] = {}
+  eval_sets = {name: pipeline.eval_tracks(config, name)
+               for name in config.eval.evaluation_sets}
+
+  def final_evaluation(params, title: str) -> dict[str, Any]:
+    means, tracks = {}, {}
+    for name, set_tracks in eval_sets.items():
+      means[name], tracks[name] = evaluate_tracks(
+          predict, params, set_tracks, system, frontend, config.eval.threshold)
+    print_table(title, means)
+    return {'sets': means, 'tracks': tracks}
+
   if config.eval.at_start and start == 0:
-    results['initial'] = _final_evaluation(config, predict, state.params,
-                                           hcqt_cfg, 'Before training')
+    results['initial'] = final_evaluation(state.params, 'Before training')
 
   # --- the loop.
   last_good = ckpt.latest_step()
@@ -432,8 +426,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   params = best[0].params if best is not None else state.params
   results['checkpoint'] = ('best step %d' % best[1] if best is not None
                            else 'last step %d' % int(state.step))
-  results['final'] = _final_evaluation(config, predict, params, hcqt_cfg,
-                                       f'Evaluation ({results["checkpoint"]})')
+  results['final'] = final_evaluation(
+      params, f'Evaluation ({results["checkpoint"]})')
   if jax.process_index() == 0:
     with open(os.path.join(workdir, 'eval.json'), 'w') as f:
       json.dump(results, f, indent=2)
@@ -476,18 +470,3 @@ def _after_validation(config, state: TrainState, val: Mapping[str, float]
   patience = config.train.early_stop_patience
   stop = patience > 0 and int(state.best_age) >= patience
   return state, improved, stop
-
-
-def _final_evaluation(config, predict, params, hcqt_cfg, title: str
-                      ) -> dict[str, Any]:
-  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
-  means, tracks = {}, {}
-  for name in config.eval.evaluation_sets:
-    m, per_track = evaluate_tracks(predict, params,
-                                   pipeline.eval_tracks(config, name),
-                                   hcqt_cfg, config.eval.threshold)
-    means[name], tracks[name] = m, per_track
-  table = print_table(title, means)
-  logging.info('\n%s', table)
-  return {'sets': means, 'tracks': tracks}
-

@@ -93,10 +93,7 @@ class Decoder(nnx.Module):
     self.pre_activation = cfg.norm == 'pre_activation'
     blocks, norms = [], []
     for i in range(len(ch) - 1):
-      pad = sizes[i + 1] - (2 * sizes[i] + 2)
-      if pad not in (0, 1):
-        raise ValueError(f'model.n_bins={cfg.n_bins} cannot be rebuilt by the '
-                         f'decoder ({sizes[i]} -> {sizes[i + 1]} bins).')
+      pad = sizes[i + 1] - (2 * sizes[i] + 2)  # 0 or 1 (odd bin counts)
       blocks.append(layers.DecoderBlock(ch[i], ch[i + 1], sizes[i + 1], pad,
                                         cfg.norm, rngs=rngs, dtype=dtype))
       if cfg.norm == 'post_block':

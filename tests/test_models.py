@@ -1,0 +1,68 @@
+"""The autoencoder: exact parameter counts, shapes, activation."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from configs import ssmpe
+from mpe_jax.models import build_model, count_params, frequency_sizes, layers
+
+
+def _model_cfg(**overrides):
+  cfg = ssmpe.get_config().model.to_dict()
+  cfg.update(overrides)
+  return ml_collections.ConfigDict(cfg)
+
+
+def test_ssmpe_parameter_count():
+  model = build_model(ssmpe.get_config().model, jax.random.key(0, impl='rbg'))
+  assert count_params(model) == 545_189
+
+
+def test_ismir25_parameter_count():
+  cfg = _model_cfg(channels=(8, 16, 32, 64, 128), norm='pre_activation')
+  assert count_params(build_model(cfg, jax.random.key(0, impl='rbg'))) == (
+      1_303_753)
+
+
+def test_frequency_sizes_of_the_reference():
+  assert frequency_sizes(440) == [440, 219, 108, 53, 25]
+  assert frequency_sizes(540) == [540, 269, 133, 65, 31]
+
+
+@pytest.mark.parametrize('frames', [1, 7])
+def test_output_shape_and_time_preserved(frames):
+  model = build_model(ssmpe.get_config().model, jax.random.key(1, impl='rbg'))
+  x = jax.random.uniform(jax.random.key(2), (2, 6, 440, frames))
+  assert model(x).shape == (2, 440, frames)
+
+
+def test_frames_are_processed_independently_by_layernorm():
+  """LayerNorm is per frame: a far-away frame cannot change a frame's output
+  beyond the convolutional receptive field."""
+  model = build_model(ssmpe.get_config().model, jax.random.key(3, impl='rbg'))
+  x = jax.random.uniform(jax.random.key(4), (1, 6, 440, 120))
+  y = model(x)
+  x2 = x.at[..., -1].set(0.0)
+  y2 = model(x2)
+  np.testing.assert_allclose(y[..., :40], y2[..., :40], atol=1e-6)
+  assert float(jnp.abs(y[..., -1] - y2[..., -1]).max()) > 0
+
+
+def test_elu_matches_reference():
+  x = jnp.linspace(-30, 5, 1001)
+  np.testing.assert_allclose(layers._elu(x), jax.nn.elu(x), atol=1e-6)
+
+
+def test_bad_norm_raises():
+  with pytest.raises(ValueError, match='model.norm'):
+    build_model(_model_cfg(norm='batch'), jax.random.key(0, impl='rbg'))
+
+
+@pytest.mark.parametrize('n_bins', [437, 450])
+def test_any_bin_count_round_trips(n_bins):
+  model = build_model(_model_cfg(n_bins=n_bins), jax.random.key(0, impl='rbg'))
+  x = jnp.zeros((1, 6, n_bins, 3))
+  assert jax.eval_shape(model, x).shape == (1, n_bins, 3)

@@ -1,0 +1,101 @@
+"""A short training run on 4 fake devices: logs, checkpoints, resume."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import ssmpe
+from mpe_jax import checkpointing, train
+
+
+def tiny_config(num_steps=2):
+  config = ssmpe.get_config('quick')
+  with config.unlocked():
+    config.data.excerpt_seconds = 0.5
+    config.data.eval_track_seconds = 1.0
+    config.data.eval_num_tracks = 1
+    config.train.num_steps = num_steps
+    config.train.batch_size = 4  # one item per fake device
+    config.train.log_every = 1
+    config.train.eval_every = 2
+    config.train.checkpoint_every = 1
+    config.eval.validation_sets = ('synthetic_mixtures/valid',)
+    config.eval.evaluation_sets = ('synthetic_mixtures/test',)
+    config.eval.best_metric = 'synthetic_mixtures/valid/f1'
+    config.eval.best_mode = 'max'
+    config.optim.plateau.metric = 'synthetic_mixtures/valid/loss/total'
+  return config
+
+
+@pytest.mark.slow
+def test_two_steps_then_resume(tmp_path):
+  workdir = str(tmp_path)
+  assert jax.device_count() == 4
+  result = train.train_and_evaluate(tiny_config(2), workdir)
+  # Logs, results, checkpoints.
+  lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  train_lines = [l for l in lines if 'loss/total' in l]
+  assert [l['step'] for l in train_lines] == [1, 2]
+  for key in ('loss/support', 'loss/harmonic', 'loss/sparsity',
+              'loss/timbre', 'loss/geometric', 'norm/grad', 'lr/encoder'):
+    assert np.isfinite(train_lines[-1][key]), key
+  assert any('val/synthetic_mixtures/valid/f1' in l for l in lines)
+  saved = json.load(open(os.path.join(workdir, 'eval.json')))
+  assert set(saved['final']['sets']['synthetic_mixtures/test']) >= {
+      'precision', 'recall', 'accuracy', 'f1'}
+  assert result['final']['sets'] == saved['final']['sets']
+  assert 'initial' in saved  # eval.at_start in the quick variant
+  step_dir = checkpointing.find_checkpoint(workdir, prefer='latest')
+  assert step_dir.endswith(os.path.join('latest', '2'))
+  assert checkpointing.read_checkpoint_config(step_dir)['model']['variant'] \
+      == 'ssmpe'
+  assert os.path.isdir(os.path.join(workdir, 'checkpoints', 'best', '2'))
+
+  # Resume: the same command with more steps continues at step 2.
+  config = tiny_config(3)
+  tx, _ = train.build_optimizer(config)
+  abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
+  before = checkpointing.restore_params_from(step_dir, abstract)
+  assert int(before.step) == 2
+  train.train_and_evaluate(config, workdir)
+  lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert [l['step'] for l in lines if 'loss/total' in l] == [1, 2, 3]
+  after = checkpointing.restore_params_from(
+      checkpointing.find_checkpoint(workdir, prefer='latest'), abstract)
+  assert int(after.step) == 3
+  # Restored state was used: the optimizer's step count continued.
+  assert not np.allclose(jax.tree.leaves(before.params)[0],
+                         jax.tree.leaves(after.params)[0])
+
+
+def test_nan_guard_names_the_step():
+  with pytest.raises(train.TrainingDiverged, match='at step 7.*step 5'):
+    train._check_finite(7, {'loss/total': float('nan'), 'norm/grad': 1.0}, 5)
+  train._check_finite(7, {'loss/total': 1.0}, 5)
+
+
+def test_config_errors_are_one_line():
+  config = tiny_config()
+  with config.unlocked():
+    config.model.n_bins = 400
+  with pytest.raises(ValueError, match='must equal config.hcqt.n_bins'):
+    train.validate_config(config)
+  config = tiny_config()
+  with config.unlocked():
+    config.loss_weights.harmonc = 1.0
+  with pytest.raises(ValueError, match='unknown terms'):
+    train.validate_config(config)
+
+
+def test_quick_and_full_configs_are_complete():
+  full, quick = ssmpe.get_config(), ssmpe.get_config('quick')
+  assert full.train.batch_size == 20 and full.train.num_steps == 45000
+  assert quick.train.num_steps < 1000
+  for variant in ('energy', 'timbre', 'geometric'):
+    c = ssmpe.get_config(variant)
+    assert c.loss_weights.harmonic == 1.0
+  with pytest.raises(ValueError, match='unknown configs/ssmpe.py variant'):
+    ssmpe.get_config('qiuck')
