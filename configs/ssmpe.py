@@ -68,14 +68,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # --- objectives
   config.loss_weights = ml_collections.ConfigDict()
+  config.loss_weights.supervised = 0.0  # BCE(y, blurred ground truth): none
   config.loss_weights.support = 1.0  # -(1 - db_1) log(1 - y)
   config.loss_weights.harmonic = 1.0  # -db_h log y
   config.loss_weights.sparsity = 1.0  # |y|_1 over frequency
+  config.loss_weights.energy = 0.0  # two-sided BCE(y, db_h) (ISMIR 2025)
   config.loss_weights.timbre = 1.0  # BCE(F(EQ(X)), y)
   config.loss_weights.geometric = 1.0  # BCE(F(GM(X)), GM(y))
+  config.loss_weights.percussion = 0.0  # BCE(F(HCQT(x + v drums)), y)
   config.objectives = ml_collections.ConfigDict()
   # The released code lets gradients flow through the consistency targets.
   config.objectives.stop_gradient_targets = False
+  # Energy group (support/harmonic/sparsity/energy) on every item (SS-MPE),
+  # or only on items without ground truth (ISMIR 2025).
+  config.objectives.energy_on_unlabeled_only = False
+  config.objectives.target_sigma_bins = 1.0  # Gaussian blur of supervised GT
 
   # --- augmentation (on device, inside the step)
   config.augment = ml_collections.ConfigDict()
@@ -88,6 +95,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.augment.geometric.max_freq_shift = 120  # bins (2 octaves)
   config.augment.geometric.max_time_shift = 86  # frames (~1 s)
   config.augment.geometric.max_stretch = 2.0  # stretch in [1/2, 2]
+  config.augment.percussion = ml_collections.ConfigDict()
+  config.augment.percussion.max_volume = 1.0  # drums volume ~ U(0, max)
 
   # --- optimisation
   config.optim = ml_collections.ConfigDict()

@@ -38,3 +38,21 @@ def test_mean_scores():
   m = multipitch.mean_scores([{'f1': 0.5, 'recall': 1.0},
                               {'f1': 0.25, 'recall': 0.0}])
   assert m == {'f1': 0.375, 'recall': 0.5}
+
+
+def test_ground_truth_salience_of_a_synthetic_mixture_scores_perfectly():
+  """The whole evaluation path (grid -> peaks -> Hz -> mir_eval) is lossless."""
+  from data_pipelines import labels, synthetic
+  from mpe_jax.features.hcqt import HCQTConfig
+
+  cfg = HCQTConfig()
+  track = synthetic.synth_mixture(0, 3, split='test', seconds=6.0,
+                                  max_voices=4)
+  n_frames = cfg.num_frames(len(track.audio))
+  grid = labels.multipitch_to_grid(track.ref_times, track.ref_freqs, n_frames)
+  assert grid.sum() > 0
+  est = multipitch.salience_to_multipitch(grid.astype(np.float32),
+                                          cfg.bin_frequencies(1.0), 0.5)
+  scores = multipitch.evaluate_multipitch(
+      track.ref_times, track.ref_freqs, cfg.frame_times(n_frames), est)
+  assert scores['f1'] >= 0.99, scores

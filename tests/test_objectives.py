@@ -81,8 +81,10 @@ def test_combine_applies_weights():
   assert set(out) == {'a', 'b', 'c'}
 
 
-def test_unknown_loss_term_is_a_clear_error():
-  with pytest.raises(ValueError, match='unknown terms'):
-    salience.enabled_terms({'harmonic': 1.0, 'harmonc': 1.0})
-  assert salience.enabled_terms({'harmonic': 1.0, 'timbre': 0.0}) == (
-      'harmonic',)
+def test_unknown_or_missing_loss_term_is_a_clear_error():
+  weights = {t: 0.0 for t in salience.TERMS}
+  with pytest.raises(ValueError, match=r"unknown terms \['harmonc'\]"):
+    salience.enabled_terms({**weights, 'harmonc': 1.0})
+  with pytest.raises(ValueError, match=r"missing \['timbre'\]"):
+    salience.enabled_terms({k: v for k, v in weights.items() if k != 'timbre'})
+  assert salience.enabled_terms({**weights, 'harmonic': 1.0}) == ('harmonic',)

@@ -1,0 +1,1 @@
+"""Analysis of logged runs (host side: TensorBoard logs, figures)."""
