@@ -120,8 +120,36 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # --- data (data_pipelines.pipeline)
   config.data = ml_collections.ConfigDict()
-  config.data.train_source = 'auto'  # NSynth if prepared, else synthetic
-  config.data.data_dir = ''  # TFDS data_dir with prepared datasets
+  # 'synthetic' | 'nsynth' (TFDS) | 'auto' (NSynth if prepared, else
+  # synthetic) | 'mixture' (the named sources of config.data.mixture).
+  config.data.train_source = 'auto'
+  # TFDS data_dir, also holding corpora prepared with
+  # `python -m data_pipelines.prepare` (<data_dir>/<corpus>/<split>/).
+  config.data.data_dir = ''
+  # Raw corpus directories (download layouts: docs/datasets.md); '' = absent.
+  # Evaluation sets '<corpus>/<split>' read them; training sources read them
+  # when no prepared shards exist under data_dir.
+  config.data.dataset_dirs = ml_collections.ConfigDict()
+  config.data.dataset_dirs.nsynth = ''  # holds nsynth-{train,valid,test}/
+  config.data.dataset_dirs.urmp = ''  # URMP 'Dataset' folder
+  config.data.dataset_dirs.bach10 = ''  # Bach10 (01-AchGottundHerr/ ...)
+  config.data.dataset_dirs.su = ''  # Su (audio/, gt_Note/)
+  config.data.dataset_dirs.trios = ''  # 'TRIOS Dataset' folder
+  config.data.dataset_dirs.musicnet = ''  # musicnet (train_data/ ...)
+  config.data.dataset_dirs.guitarset = ''  # GuitarSet (annotation/ ...)
+  config.data.dataset_dirs.egmd = ''  # e-gmd-v1.0.0
+  config.data.dataset_dirs.fma = ''  # holds fma_metadata/ and fma_<size>/
+  config.data.dataset_dirs.maestro = ''  # maestro-v3.0.0
+  config.data.dataset_dirs.fluidsynth = ''  # .mid files to render ('' = random)
+  # train_source='mixture': sources ('<corpus>/<split>', 'synthetic/train',
+  # 'fluidsynth/train'), their shares of every batch, and whether each
+  # source's items are supervised (has_label). E.g. ('urmp/train',
+  # 'nsynth/train'), (1, 2), (True, False).
+  config.data.mixture = ml_collections.ConfigDict()
+  config.data.mixture.sources = ()
+  config.data.mixture.proportions = ()
+  config.data.mixture.use_labels = ()
+  config.data.drum_source = ''  # e.g. 'egmd/train': adds batch['drums']
   config.data.excerpt_seconds = 4.0  # training excerpt (a whole NSynth note)
   config.data.eval_track_seconds = 10.0  # synthetic evaluation mixtures
   config.data.eval_num_tracks = 16  # tracks per synthetic evaluation set
