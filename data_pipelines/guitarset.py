@@ -22,6 +22,7 @@ validation set), 'test' = all players (the papers' GuitarSet evaluation).
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -42,34 +43,46 @@ def snap_to_grid(obs_times: np.ndarray, grid: np.ndarray) -> np.ndarray:
   return np.where(use_left, left, right)
 
 
+def _observations(data) -> list[tuple[float, dict]]:
+  """(time, value) pairs of a JAMS annotation's ``data``, in either on-disk
+  form: a list of observation objects, or an object of columns."""
+  if isinstance(data, dict):
+    return list(zip(data['time'], data['value']))
+  return [(o['time'], o['value']) for o in data]
+
+
 def load_pitch_contours(path: str) -> corpus.FramePitches:
   """The multi-pitch grid of a GuitarSet JAMS file (see module docstring).
+
+  The file is read as JSON (JAMS is JSON): the ``pitch_contour``
+  annotations, whose values are ``{'index', 'frequency', 'voiced'}``, and
+  ``file_metadata.duration``.
 
   Raises:
     corpus.AnnotationError: missing or unreadable file (names it).
   """
-  import jams  # pylint: disable=g-import-not-at-top  (slow import)
   if not os.path.isfile(path):
     raise corpus.AnnotationError(f'GuitarSet annotation not found: {path!r}.')
   try:
-    jam = jams.load(path, validate=False)
-    contours = jam.search(namespace='pitch_contour')
-    duration = float(jam.file_metadata.duration)
-  except Exception as error:  # pylint: disable=broad-except
+    with open(path, encoding='utf-8') as f:
+      jam = json.load(f)
+    duration = float(jam['file_metadata']['duration'])
+    contours = [_observations(a['data']) for a in jam['annotations']
+                if a['namespace'] == 'pitch_contour']
+  except (OSError, ValueError, KeyError, TypeError) as error:
     raise corpus.AnnotationError(
         f'Cannot read GuitarSet annotation {path!r}: '
         f'{corpus.one_line(error)}.') from error
   n = int(np.ceil(duration / GRID_HOP_S)) + 1
   grid = GRID_HOP_S * np.arange(n)
   freqs: list[list[float]] = [[] for _ in range(n)]
-  for contour in contours:
-    obs = [(o.time, o.value) for o in contour.data]
-    keep = [(t, float(v['frequency'])) for t, v in obs
+  for observations in contours:
+    keep = [(float(t), float(v['frequency'])) for t, v in observations
             if v.get('voiced', True) and float(v['frequency']) != 0]
     if not keep:
       continue
     times = np.array([t for t, _ in keep], dtype=np.float64)
-    for i, f in zip(snap_to_grid(times, grid), (f for _, f in keep)):
+    for i, (_, f) in zip(snap_to_grid(times, grid), keep):
       freqs[i].append(f)
   return corpus.FramePitches(grid, [np.asarray(f, np.float64) for f in freqs],
                              edges=(0, 0))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Iterator, Sequence
 import concurrent.futures
+import multiprocessing
 import os
 import sys
 import time
@@ -64,6 +65,7 @@ _NUM_TRACKS = flags.DEFINE_integer(
 _SECONDS = flags.DEFINE_float('seconds', 10.0,
                               'fluidsynth: seconds per progression.')
 
+_DECODE_WINDOW = 16  # decoded tracks waiting to be written, at most
 _USER_ERRORS = (corpus_lib.DatasetNotFoundError, corpus_lib.AnnotationError,
                 audio_lib.AudioError, midi.MidiError, prepared.PreparedError)
 
@@ -100,22 +102,33 @@ def _load(reader: corpus_lib.Corpus, track_id: str, sample_rate: int,
 
 
 def _records(reader: corpus_lib.Corpus, track_ids: Sequence[str], *,
-             sample_rate: int, workers: int,
-             skip_errors: bool) -> Iterator[corpus_lib.Record | Exception]:
-  """Loaded records in track order (decoded by ``workers`` processes)."""
-  if workers <= 1:
+             sample_rate: int, skip_errors: bool,
+             pool: concurrent.futures.Executor | None,
+             window: int) -> Iterator[corpus_lib.Record | Exception]:
+  """Loaded records in track order (decoded in ``pool`` when given)."""
+  if pool is None:
     for t in track_ids:
       yield _load(reader, t, sample_rate, skip_errors)
     return
-  window = 4 * workers  # decoded tracks held in memory at most
-  with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-    pending = collections.deque()
-    for t in track_ids:
-      pending.append(pool.submit(_load, reader, t, sample_rate, skip_errors))
-      if len(pending) >= window:
-        yield pending.popleft().result()
-    while pending:
+  pending = collections.deque()
+  for t in track_ids:
+    pending.append(pool.submit(_load, reader, t, sample_rate, skip_errors))
+    if len(pending) >= window:  # decoded tracks held in memory at most
       yield pending.popleft().result()
+  while pending:
+    yield pending.popleft().result()
+
+
+def worker_pool(workers: int) -> concurrent.futures.Executor | None:
+  """A decoding process pool (None for ``workers`` <= 1).
+
+  Workers are spawned, not forked: forking a process whose TensorFlow
+  threads run is unsafe.
+  """
+  if workers <= 1:
+    return None
+  return concurrent.futures.ProcessPoolExecutor(
+      workers, mp_context=multiprocessing.get_context('spawn'))
 
 
 def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
@@ -123,9 +136,12 @@ def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
                   fmin: float = 27.5, bins_per_octave: int = 60,
                   n_bins: int = 440,
                   chunk_seconds: float = prepared.DEFAULT_CHUNK_SECONDS,
-                  workers: int = 1, skip_errors: bool = False,
+                  pool: concurrent.futures.Executor | None = None,
+                  skip_errors: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> str:
   """Writes ``<data_dir>/<corpus>/<split>/``; returns that directory.
+
+  Tracks are decoded in ``pool`` (see ``worker_pool``) when given.
 
   Raises:
     AudioError, AnnotationError, DatasetNotFoundError: a missing or corrupt
@@ -141,8 +157,8 @@ def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
                        chunk_seconds=chunk_seconds) as writer:
     for i, record in enumerate(_records(reader, track_ids,
                                         sample_rate=sample_rate,
-                                        workers=workers,
-                                        skip_errors=skip_errors)):
+                                        skip_errors=skip_errors, pool=pool,
+                                        window=_DECODE_WINDOW)):
       if isinstance(record, Exception):
         skipped += 1
         logging.warning('Left out %s: %s', track_ids[i], record)
@@ -171,17 +187,21 @@ def main(argv: Sequence[str]) -> None:
       if split not in reader.splits:
         raise ValueError(f'{reader.title} has no split {split!r}; splits: '
                          f'{", ".join(reader.splits)}.')
-    workers = _WORKERS.value or os.cpu_count() or 1
-    for split in splits:
-      start = time.perf_counter()
-      directory = prepare_split(
-          reader, split, _DATA_DIR.value, sample_rate=_SAMPLE_RATE.value,
-          hop_length=_HOP_LENGTH.value, fmin=_FMIN.value,
-          bins_per_octave=_BINS_PER_OCTAVE.value, n_bins=_N_BINS.value,
-          chunk_seconds=_CHUNK_SECONDS.value, workers=workers,
-          skip_errors=_SKIP_ERRORS.value)
-      print(f'{reader.name}/{split}: {directory} '
-            f'({time.perf_counter() - start:.1f} s)', flush=True)
+    pool = worker_pool(_WORKERS.value or os.cpu_count() or 1)
+    try:
+      for split in splits:
+        start = time.perf_counter()
+        directory = prepare_split(
+            reader, split, _DATA_DIR.value, sample_rate=_SAMPLE_RATE.value,
+            hop_length=_HOP_LENGTH.value, fmin=_FMIN.value,
+            bins_per_octave=_BINS_PER_OCTAVE.value, n_bins=_N_BINS.value,
+            chunk_seconds=_CHUNK_SECONDS.value, pool=pool,
+            skip_errors=_SKIP_ERRORS.value)
+        print(f'{reader.name}/{split}: {directory} '
+              f'({time.perf_counter() - start:.1f} s)', flush=True)
+    finally:
+      if pool is not None:
+        pool.shutdown()
   except (*_USER_ERRORS, ValueError, RuntimeError) as error:
     sys.exit(f'Error: {corpus_lib.one_line(error)}')
 

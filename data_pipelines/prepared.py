@@ -9,15 +9,16 @@ so that training reads a few hundred kilobytes per excerpt instead of decoding
 and resampling a whole WAV/MP3 file. Every track is cut into chunks of
 ``chunk_samples`` samples (a multiple of the hop); chunk records are stored
 in track order in ArrayRecord shards (random access by record index). A
-record is a serialised ``tf.train.Example`` with
+record is an uncompressed numpy ``.npz`` payload (readable without
+TensorFlow) with the arrays
 
-* ``audio``: the chunk's samples, float32 little-endian bytes (the record's
-  peak-normalised 22,050-Hz audio, exactly as the reader returns it);
-* ``label_frames`` / ``label_bins``: the active (frame, bin) cells of the
-  track's HCQT label grid (``Record.label_grid``) whose frame lies in the
-  chunk's frame range ``[c * F, (c + 1) * F)``, F = chunk_samples / hop (the
-  last chunk also holds the track's last frame ``N // hop``); frames are
-  counted from the start of the track.
+* ``audio``: the chunk's samples, float32 (the record's peak-normalised
+  22,050-Hz audio, exactly as the reader returns it);
+* ``label_frames`` (int64) / ``label_bins`` (int16): the active (frame, bin)
+  cells of the track's HCQT label grid (``Record.label_grid``) whose frame
+  lies in the chunk's frame range ``[c * F, (c + 1) * F)``, F = chunk_samples
+  / hop (the last chunk also holds the track's last frame ``N // hop``);
+  frames are counted from the start of the track.
 
 ``index.json`` holds the format version, the corpus/split, the sample rate,
 the label grid (hop, fmin, bins per octave, bins), the chunk size, the shard
@@ -28,6 +29,7 @@ matches the config.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -55,28 +57,19 @@ def is_prepared(data_dir: str, corpus_name: str, split: str) -> bool:
       os.path.join(prepared_dir(data_dir, corpus_name, split), INDEX))
 
 
-def _example(audio: np.ndarray, frames: np.ndarray,
-             bins: np.ndarray) -> bytes:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  feature = {
-      'audio': tf.train.Feature(bytes_list=tf.train.BytesList(
-          value=[np.asarray(audio, '<f4').tobytes()])),
-      'label_frames': tf.train.Feature(int64_list=tf.train.Int64List(
-          value=np.asarray(frames, np.int64).tolist())),
-      'label_bins': tf.train.Feature(int64_list=tf.train.Int64List(
-          value=np.asarray(bins, np.int64).tolist())),
-  }
-  return tf.train.Example(features=tf.train.Features(
-      feature=feature)).SerializeToString()
+def _encode(audio: np.ndarray, frames: np.ndarray, bins: np.ndarray) -> bytes:
+  """One chunk record: an uncompressed ``.npz`` payload."""
+  buffer = io.BytesIO()
+  np.savez(buffer, audio=np.asarray(audio, '<f4'),
+           label_frames=np.asarray(frames, '<i8'),
+           label_bins=np.asarray(bins, '<i2'))
+  return buffer.getvalue()
 
 
-def _parse(record: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  feature = tf.train.Example.FromString(record).features.feature
-  audio = np.frombuffer(feature['audio'].bytes_list.value[0], '<f4')
-  frames = np.asarray(feature['label_frames'].int64_list.value, np.int64)
-  bins = np.asarray(feature['label_bins'].int64_list.value, np.int64)
-  return audio, frames, bins
+def _decode(record: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  with np.load(io.BytesIO(record), allow_pickle=False) as payload:
+    return (payload['audio'], payload['label_frames'].astype(np.int64),
+            payload['label_bins'].astype(np.int64))
 
 
 class Writer:
@@ -152,7 +145,7 @@ class Writer:
     chunk_of_frame = np.minimum(frames // f, n_chunks - 1)
     for i in range(n_chunks):
       mine = chunk_of_frame == i
-      self._write(_example(audio[i * c:(i + 1) * c], frames[mine], bins[mine]))
+      self._write(_encode(audio[i * c:(i + 1) * c], frames[mine], bins[mine]))
     self.tracks.append(dict(name=record.name, n_samples=n,
                             first_chunk=self._n_chunks, n_chunks=n_chunks))
     self._n_chunks += n_chunks
@@ -248,7 +241,7 @@ class PreparedStore:
       g = int(self._first[track] + c)
       shard = int(np.searchsorted(self._shard_start, g, side='right') - 1)
       (record,) = readers[shard].read([g - int(self._shard_start[shard])])
-      out.append(_parse(record))
+      out.append(_decode(record))
     return out
 
   def read(self, track: int, start: int, n_samples: int, *,

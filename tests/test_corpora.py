@@ -443,3 +443,28 @@ def test_eval_set_without_its_directory():
   message = str(info.value)
   assert 'URMP' in message and 'config.data.dataset_dirs.urmp' in message
   assert '\n' not in message
+
+
+def test_guitarset_jams_observation_list_form(tmp_path):
+  # JAMS stores an annotation's data either as columns (as the fixture) or
+  # as a list of observation objects; both read the same.
+  import json  # pylint: disable=g-import-not-at-top
+  root = tmp_path / 'GuitarSet'
+  shutil.copytree(fixture('guitarset'), root)
+  path = root / 'annotation' / '05_BN1-129-Eb_comp.jams'
+  jam = json.loads(path.read_text())
+  for annotation in jam['annotations']:
+    data = annotation['data']
+    if isinstance(data, dict):
+      annotation['data'] = [dict(zip(data, column))
+                            for column in zip(*data.values())]
+  path.write_text(json.dumps(jam))
+  columns = guitarset.load_pitch_contours(
+      fixture('guitarset/annotation/05_BN1-129-Eb_comp.jams'))
+  rows = guitarset.load_pitch_contours(str(path))
+  np.testing.assert_array_equal(rows.times, columns.times)
+  for a, b in zip(rows.freqs, columns.freqs):
+    np.testing.assert_array_equal(a, b)
+  path.write_text('{"annotations": []}')
+  with pytest.raises(corpus.AnnotationError, match='Cannot read GuitarSet'):
+    guitarset.load_pitch_contours(str(path))
