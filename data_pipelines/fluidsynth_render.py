@@ -341,11 +341,11 @@ class RenderedSource(sources.Source):
 
   def __init__(self, *, seed: int, sample_rate: int, hop_length: int,
                fmin: float, bins_per_octave: int, n_bins: int,
-               soundfont: str = SOUNDFONT):
+               use_labels: bool = True, soundfont: str = SOUNDFONT):
     find_fluidsynth()
     check_soundfont(soundfont)
     self.name = 'fluidsynth/train'
-    self.labelled = True
+    self.labelled = use_labels
     self.seed = seed
     self.sample_rate = sample_rate
     self.grid = dict(hop_length=hop_length, fmin=fmin,
@@ -359,13 +359,15 @@ class RenderedSource(sources.Source):
     audio = audio_lib.peak_normalize(render_notes(
         notes, n_samples, sample_rate=self.sample_rate,
         soundfont=self.soundfont))
+    if not self.labelled:
+      return audio, None
     record = corpus.Record(f'train/progression_{index:06d}', audio,
                            self.sample_rate, notes_annotation(notes))
     return audio, record.label_grid(**self.grid)
 
   def describe(self) -> str:
-    return ('fluidsynth/train (random progressions rendered on the fly, '
-            'labelled)')
+    kind = 'labelled' if self.labelled else 'audio only'
+    return f'fluidsynth/train (random progressions rendered on the fly, {kind})'
 
 
 def open_source(data_dir: str, *, seed: int, use_labels: bool,
@@ -389,8 +391,5 @@ def open_source(data_dir: str, *, seed: int, use_labels: bool,
         'must be rendered first: python -m data_pipelines.prepare '
         f'--dataset=fluidsynth --manual_dir={midi_dir} '
         f'--data_dir={data_dir or "<data_dir>"}.')
-  if not use_labels:
-    raise ValueError("'fluidsynth/train' rendered on the fly is labelled; set "
-                     'its config.data.mixture.use_labels entry to True.')
   return RenderedSource(seed=seed, sample_rate=sample_rate,
-                        hop_length=hop_length, **grid)
+                        hop_length=hop_length, use_labels=use_labels, **grid)

@@ -188,16 +188,14 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
   '<corpus>/<split>') as the config locates it.
 
   Raises:
-    ValueError: unknown name, or labels asked of an audio-only source.
+    ValueError: unknown name, or labels asked of an audio-only corpus.
     DatasetNotFoundError: a corpus with neither prepared shards nor a raw
       directory (one line naming both).
   """
   kwargs = _grid_kwargs(config)
   if name == 'synthetic/train':
-    if not use_labels:
-      raise ValueError("'synthetic/train' is always labelled; set its "
-                       'config.data.mixture.use_labels entry to True.')
-    return sources_lib.SyntheticNotes(config.seed, **kwargs)
+    return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
+                                      **kwargs)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(

@@ -6,7 +6,8 @@ labelled sources, its HCQT label grid). Every item is a pure function of
 process) and a restarted run reproduces the uninterrupted one.
 
 * ``SyntheticNotes`` ('synthetic/train'): item i is the synthetic note
-  excerpt i (``SyntheticSource(seed, 'train').note_excerpt``), labelled.
+  excerpt i (``SyntheticSource(seed, 'train').note_excerpt``), with or
+  without its exact labels.
 * ``CorpusSource`` ('<corpus>/<split>', e.g. 'urmp/train'): one random excerpt
   per track per epoch. Item i belongs to epoch ``e = i // n_tracks`` and is
   track ``perm_e[i % n_tracks]``, where ``perm_e`` is a permutation drawn from
@@ -26,7 +27,7 @@ Per-host disjointness comes from the item indices the pipeline hands out
 from __future__ import annotations
 
 import abc
-import functools
+import threading
 import zlib
 
 from absl import logging
@@ -71,9 +72,10 @@ class SyntheticNotes(Source):
   """The synthetic NSynth-like notes (labelled)."""
 
   def __init__(self, seed: int, *, sample_rate: int, hop_length: int,
-               fmin: float, bins_per_octave: int, n_bins: int):
+               fmin: float, bins_per_octave: int, n_bins: int,
+               use_labels: bool = True):
     self.name = 'synthetic/train'
-    self.labelled = True
+    self.labelled = use_labels
     self._source = synthetic.SyntheticSource(seed, 'train',
                                              sample_rate=sample_rate,
                                              hop_length=hop_length)
@@ -82,10 +84,13 @@ class SyntheticNotes(Source):
 
   def item(self, index, n_samples):
     audio, f0 = self._source.note_excerpt(int(index), n_samples)
+    if not self.labelled:
+      return audio, None
     return audio, labels_lib.frequencies_to_grid(f0[:, None], **self._grid)
 
   def describe(self) -> str:
-    return 'synthetic/train (synthetic NSynth-like notes, labelled)'
+    kind = 'labelled' if self.labelled else 'audio only'
+    return f'synthetic/train (synthetic NSynth-like notes, {kind})'
 
 
 class RawStore:
@@ -127,13 +132,21 @@ class CorpusSource(Source):
     self.n_bins = n_bins
     self.origin = origin
     self._key = source_key(name)
+    self._orders: dict[int, np.ndarray] = {}
+    self._lock = threading.Lock()
 
-  @functools.lru_cache(maxsize=4)
   def permutation(self, epoch: int) -> np.ndarray:
     """The track order of ``epoch`` (a pure function of seed, name, epoch)."""
-    rng = np.random.default_rng(np.random.SeedSequence(
-        [self.seed, _EPOCH_ORDER, self._key, epoch]))
-    return rng.permutation(len(self.store))
+    with self._lock:  # tf.data calls items from several threads
+      order = self._orders.get(epoch)
+      if order is None:
+        rng = np.random.default_rng(np.random.SeedSequence(
+            [self.seed, _EPOCH_ORDER, self._key, epoch]))
+        order = rng.permutation(len(self.store))
+        if len(self._orders) >= 4:  # keep the few epochs in flight
+          del self._orders[min(self._orders)]
+        self._orders[epoch] = order
+    return order
 
   def locate(self, index: int) -> tuple[int, int]:
     """(epoch, track) of item ``index``."""

@@ -121,7 +121,7 @@ def test_prepared_renders_feed_training(tmp_path):
   assert 'prepared shards' in source.describe()
   audio, grid = source.item(0, 11025)
   assert audio.shape == (11025,) and grid.shape == (440, 44) and grid.any()
-  # Without shards: rendered on the fly (labels required), or an error
+  # Without shards: rendered on the fly, or an error
   # asking to prepare a user MIDI folder.
   config.data.data_dir = ''
   live = pipeline.open_source(config, 'fluidsynth/train', use_labels=True)
