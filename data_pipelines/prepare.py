@@ -53,6 +53,10 @@ _WORKERS = flags.DEFINE_integer(
 _SKIP_ERRORS = flags.DEFINE_bool(
     'skip_errors', False, 'Log and leave out tracks whose files are missing or '
     'corrupt instead of stopping.')
+_AUDIO_DTYPE = flags.DEFINE_enum(
+    'audio_dtype', 'int16', prepared.AUDIO_DTYPES,
+    'Stored sample format: int16 (16-bit PCM of the peak-normalised audio, '
+    'half the size) or float32 (bit-exact).')
 _SAMPLE_RATE = flags.DEFINE_integer('sample_rate', 22050, 'Hz.')
 _HOP_LENGTH = flags.DEFINE_integer('hop_length', 256, 'Label frame hop.')
 _FMIN = flags.DEFINE_float('fmin', 27.5, 'Label bin 0 (Hz).')
@@ -136,6 +140,7 @@ def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
                   fmin: float = 27.5, bins_per_octave: int = 60,
                   n_bins: int = 440,
                   chunk_seconds: float = prepared.DEFAULT_CHUNK_SECONDS,
+                  audio_dtype: str = 'int16',
                   pool: concurrent.futures.Executor | None = None,
                   skip_errors: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> str:
@@ -154,7 +159,8 @@ def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
                        annotated=reader.annotated, sample_rate=sample_rate,
                        hop_length=hop_length, fmin=fmin,
                        bins_per_octave=bins_per_octave, n_bins=n_bins,
-                       chunk_seconds=chunk_seconds) as writer:
+                       chunk_seconds=chunk_seconds,
+                       audio_dtype=audio_dtype) as writer:
     for i, record in enumerate(_records(reader, track_ids,
                                         sample_rate=sample_rate,
                                         skip_errors=skip_errors, pool=pool,
@@ -195,7 +201,8 @@ def main(argv: Sequence[str]) -> None:
             reader, split, _DATA_DIR.value, sample_rate=_SAMPLE_RATE.value,
             hop_length=_HOP_LENGTH.value, fmin=_FMIN.value,
             bins_per_octave=_BINS_PER_OCTAVE.value, n_bins=_N_BINS.value,
-            chunk_seconds=_CHUNK_SECONDS.value, pool=pool,
+            chunk_seconds=_CHUNK_SECONDS.value,
+            audio_dtype=_AUDIO_DTYPE.value, pool=pool,
             skip_errors=_SKIP_ERRORS.value)
         print(f'{reader.name}/{split}: {directory} '
               f'({time.perf_counter() - start:.1f} s)', flush=True)

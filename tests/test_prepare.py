@@ -34,7 +34,8 @@ def data_dir(tmp_path_factory):
                        ('egmd', ('train',))):
     reader = catalog.CORPORA[name](os.path.join(FIXTURES, name))
     for split in splits:
-      prepare.prepare_split(reader, split, out, chunk_seconds=0.1)
+      prepare.prepare_split(reader, split, out, chunk_seconds=0.1,
+                            audio_dtype='float32')  # bit-exact
   return out
 
 
@@ -53,6 +54,19 @@ def test_shards_hold_the_reader_records(data_dir, name, split):
       np.testing.assert_array_equal(grid, record.label_grid())
     else:
       assert grid is None
+
+
+def test_int16_shards_are_within_half_a_step(tmp_path):
+  reader = catalog.CORPORA['urmp'](os.path.join(FIXTURES, 'urmp'))
+  prepare.prepare_split(reader, 'valid', str(tmp_path))  # int16 default
+  store = open_store(str(tmp_path), 'urmp', 'valid')
+  assert store.index['audio_dtype'] == 'int16'
+  audio, grid = store.track(0)
+  record = reader.load('01_Jupiter_vn_vc')
+  assert audio.dtype == np.float32
+  np.testing.assert_allclose(audio, record.audio, rtol=0, atol=0.5 / 32767)
+  assert not np.array_equal(audio, record.audio)
+  np.testing.assert_array_equal(grid, record.label_grid())
 
 
 def test_index_and_chunks(data_dir):

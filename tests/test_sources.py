@@ -39,7 +39,8 @@ def toy_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('prepared'))
   directory = prepared.prepared_dir(data_dir, 'urmp', 'train')
   with prepared.Writer(directory, corpus_name='urmp', split='train',
-                       annotated=True, chunk_seconds=0.3) as writer:
+                       annotated=True, chunk_seconds=0.3,
+                       audio_dtype='float32') as writer:
     for i in range(N_TRACKS):
       writer.add(toy_record(i, TRACK_SAMPLES + 1000 * i))
   return data_dir
