@@ -56,7 +56,7 @@ def corpus_dir(config: ml_collections.ConfigDict, name: str) -> str:
   if not path:
     raise corpus.DatasetNotFoundError(
         f'{cls.title} ({name}) not found: config.data.dataset_dirs.{name} is '
-        f'empty; download it from {cls.url} and pass '
+        f'empty; obtain it from {cls.url} and pass '
         f'--config.data.dataset_dirs.{name}=/path/to/{cls.title} '
         '(layout: docs/datasets.md).')
   return path

@@ -189,8 +189,8 @@ class Corpus(abc.ABC):
     if not root or not os.path.isdir(root):
       raise DatasetNotFoundError(
           f'{self.title} ({self.name}) not found: expected its directory at '
-          f'{root!r} (config.data.dataset_dirs.{self.name}); download it from '
-          f'{self.url} and see docs/datasets.md for the layout.')
+          f'{root!r} (config.data.dataset_dirs.{self.name}); obtain it from '
+          f'{self.url} (layout: docs/datasets.md).')
     self.root = root
 
   def _require(self, path: str, what: str) -> str:

@@ -33,7 +33,8 @@ class Su(corpus.Corpus):
   title = 'Su'
   splits = ('test',)
   annotated = True
-  url = 'https://sites.google.com/site/lisupage/research/new-methodology-of-building-polyphonic-datasets-for-amt'
+  url = ("the authors of Su & Yang, 'Escaping from the abyss of manual "
+         "annotation', CMMR 2015")
 
   def _track_ids(self, split: str) -> list[str]:
     del split
