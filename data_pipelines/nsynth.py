@@ -69,8 +69,13 @@ def activity_envelope(audio: np.ndarray, midi_pitch: int,
   x = np.clip(scipy.signal.lfilter(*_biquad('highpass', cutoff, sample_rate),
                                    x), -1.0, 1.0)
   width = int(round(RMS_WINDOW_S * sample_rate))
-  power = np.convolve(x**2, np.ones(width), mode='same') / width
-  rms = np.sqrt(np.maximum(power, 0.0))
+  # Centred moving sum of x**2 = np.convolve(x**2, ones(width), 'same'),
+  # from a cumulative sum: samples n - width // 2 .. n + (width - 1) // 2.
+  total = np.concatenate([[0.0], np.cumsum(x**2)])
+  n = np.arange(len(x))
+  hi = np.minimum(len(x), n + (width - 1) // 2 + 1)
+  lo = np.maximum(0, n - width // 2)
+  rms = np.sqrt(np.maximum(total[hi] - total[lo], 0.0) / width)
   return np.clip(scipy.signal.lfilter(
       *_biquad('lowpass', ENVELOPE_CUTOFF_HZ, sample_rate), rms), -1.0, 1.0)
 
