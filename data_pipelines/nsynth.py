@@ -30,7 +30,6 @@ import json
 import os
 
 import numpy as np
-import scipy.signal
 
 from data_pipelines import corpus
 
@@ -63,6 +62,7 @@ def _biquad(kind: str, cutoff_hz: float, sample_rate: int):
 def activity_envelope(audio: np.ndarray, midi_pitch: int,
                       sample_rate: int) -> np.ndarray:
   """[N] low-passed RMS envelope of a note (see module docstring)."""
+  import scipy.signal  # pylint: disable=g-import-not-at-top  (slow import)
   x = np.asarray(audio, dtype=np.float64)
   cutoff = max(midi_pitch / 3.0, corpus.midi_to_hz(MIDI_RANGE[0]).item())
   # torchaudio's lfilter clamps its output to [-1, 1].
