@@ -201,7 +201,12 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     return fluidsynth_render.open_source(
         config.data.data_dir, seed=config.seed, use_labels=use_labels,
         midi_dir=config.data.dataset_dirs.fluidsynth, **kwargs)
-  cls, _ = catalog.split_set_name(name)
+  try:
+    cls, _ = catalog.split_set_name(name)
+  except ValueError as error:
+    raise ValueError(f'Unknown training source {name!r} ({error}); sources '
+                     "are 'synthetic/train', 'fluidsynth/train' and "
+                     "'<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
       data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,

@@ -23,10 +23,10 @@ TensorFlow) with the arrays
   frames are counted from the start of the track.
 
 ``index.json`` holds the format version, the corpus/split, the sample rate,
-the audio dtype, the label grid (hop, fmin, bins per octave, bins), the chunk size, the shard
-files with their record counts, and per track its name, sample count and
-first chunk. ``PreparedStore`` reads excerpts back, checking that the grid
-matches the config.
+the audio dtype, the label grid (hop, fmin, bins per octave, bins), the chunk
+size, the shard files with their record counts, and per track its name,
+sample count and first chunk. ``PreparedStore`` reads excerpts back, checking
+that the grid matches the config.
 """
 
 from __future__ import annotations

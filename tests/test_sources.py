@@ -199,6 +199,10 @@ def test_bad_mixtures_are_one_line_errors(toy_dir):
   with pytest.raises(ValueError, match='no pitch labels'):
     pipeline.train_batches(config)
   config = mixture_config(toy_dir)
+  config.data.mixture.sources = ('urmp/tarin', 'synthetic/train')
+  with pytest.raises(ValueError, match="no split 'tarin'.*'<corpus>/<split>'"):
+    pipeline.train_batches(config)
+  config = mixture_config(toy_dir)
   config.data.mixture.sources = ('bach10/test', 'synthetic/train')
   with pytest.raises(corpus.DatasetNotFoundError) as info:
     pipeline.train_batches(config)
