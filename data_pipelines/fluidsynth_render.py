@@ -23,8 +23,8 @@ up to 63 samples (2.9 ms at 22,050 Hz).
   multiple of 64 samples.
 * ``FluidSynthCorpus``: the 'fluidsynth' corpus for ``prepare`` and the
   pipeline: tracks are either the ``.mid``/``.midi`` files of a folder
-  (labels from ``midi.read_notes``, audio trimmed to the last note-off plus
-  ``TAIL_SECONDS``) or random progressions of ``seconds`` each (labels = the
+  (labels from ``midi.read_notes`` without the GM drum channel 10, audio
+  trimmed to the last labelled note-off plus ``TAIL_SECONDS``) or random progressions of ``seconds`` each (labels = the
   generated notes, audio cut to exactly ``seconds``). Audio is
   peak-normalised like every corpus record.
 * ``RenderedSource``: 'fluidsynth/train' without prepared shards: item i is
@@ -56,6 +56,7 @@ INSTALL = 'apt-get install -y fluidsynth fluid-soundfont-gm'
 BLOCK = 64  # FluidSynth's fixed processing block (samples)
 LATENCY = BLOCK  # samples between an event and its first sound
 TAIL_SECONDS = 1.0  # kept after the last note-off of a user MIDI file
+DRUM_CHANNEL = 9  # General-MIDI percussion (channel 10): rendered, not labelled
 GAIN = 0.5  # FluidSynth master gain (its default is 0.2)
 _SPLITS = {'train': 0, 'valid': 1, 'test': 2}
 _PROGRESSION = 21  # seed sub-domain
@@ -323,7 +324,7 @@ class FluidSynthCorpus(corpus.Corpus):
     else:
       path = os.path.join(self.root, track_id)
       try:
-        parsed = midi.read_notes(path)
+        parsed = midi.read_notes(path, skip_channels=(DRUM_CHANNEL,))
       except midi.MidiError as error:
         raise corpus.AnnotationError(str(error)) from error
       audio = render_midi(path, sample_rate=sample_rate,

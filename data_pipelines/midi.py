@@ -17,7 +17,9 @@
 
 One divergence: an onset that is itself the last event of the file (the
 reference raises ``StopIteration``) is dropped. Channels are not
-distinguished (the readers use single-instrument files).
+distinguished (the corpus readers use single-instrument files), except that
+``skip_channels`` leaves some out (FluidSynth renders skip the GM drum
+channel).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class NoteList:
 _NOTE, _SUSTAIN_ON, _SUSTAIN_OFF = 0, 1, 2
 
 
-def _events(path: str):
+def _events(path: str, skip_channels: tuple[int, ...] = ()):
   """(time, kind, note, velocity, pedal_down) tuples of a MIDI file."""
   import mido  # pylint: disable=g-import-not-at-top  (optional at import)
   if not os.path.isfile(path):
@@ -71,19 +73,26 @@ def _events(path: str):
         pedal = down
         events.append((time, _SUSTAIN_ON if down else _SUSTAIN_OFF, -1, 0,
                        pedal))
-    elif message.type in ('note_on', 'note_off'):
+    elif (message.type in ('note_on', 'note_off')
+          and message.channel not in skip_channels):
       velocity = message.velocity if message.type == 'note_on' else 0
       events.append((time, _NOTE, message.note, velocity, pedal))
   return events
 
 
-def read_notes(path: str | os.PathLike[str]) -> NoteList:
+def read_notes(path: str | os.PathLike[str], *,
+               skip_channels: tuple[int, ...] = ()) -> NoteList:
   """Notes of a MIDI file with the reference's sustain-pedal rule.
+
+  Args:
+    path: the .mid/.midi file.
+    skip_channels: channels (0-based) whose notes are ignored, e.g. (9,) for
+      the General-MIDI percussion channel.
 
   Raises:
     MidiError: missing or unreadable file (one line naming it).
   """
-  events = _events(os.fspath(path))
+  events = _events(os.fspath(path), tuple(skip_channels))
   last = len(events) - 1
   pitches, velocities, onsets, offsets = [], [], [], []
   for i, (time, kind, note, velocity, _) in enumerate(events):

@@ -93,8 +93,13 @@ def test_user_midi_folder(tmp_path):
   (midi_dir / 'a').mkdir(parents=True)
   shutil.copy(os.path.join(FIXTURES, 'trios', 'brahms', 'horn.mid'),
               midi_dir / 'a' / 'horn.mid')
+  shutil.copy(os.path.join(FIXTURES, 'trios', 'take_five', 'kick.mid'),
+              midi_dir / 'kick.mid')  # GM drum channel: rendered, unlabelled
   reader = fs.FluidSynthCorpus(str(midi_dir))
-  assert reader.track_ids('train') == [os.path.join('a', 'horn.mid')]
+  assert reader.track_ids('train') == [os.path.join('a', 'horn.mid'),
+                                       'kick.mid']
+  kick = reader.load('kick.mid')
+  assert np.abs(kick.audio).max() > 0 and not kick.label_grid().any()
   record = reader.load(os.path.join('a', 'horn.mid'))
   # Last note-off at 0.25 s plus the 1-s tail.
   assert len(record.audio) == round((0.25 + fs.TAIL_SECONDS) * RATE)
