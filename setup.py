@@ -13,6 +13,8 @@ INSTALL_REQUIRES = [
     'tensorflow-datasets==4.9.10',
     # tensorflow-datasets imports it but only declares it for old Pythons.
     'importlib_resources',
+    'array_record',  # prepared corpus shards (data_pipelines.prepared)
+    'soxr',  # resampling (data_pipelines.audio)
     'librosa==0.11.0',
     'mir_eval==0.8.2',
     'ml_collections==1.1.0',

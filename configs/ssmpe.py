@@ -24,6 +24,16 @@ reports F1 on synthetic polyphonic mixtures before and after training
 
 Paper ablations: ``:energy`` (L_e), ``:timbre`` (L_t = L_e + timbre),
 ``:geometric`` (L_g = L_e + geometric).
+
+``:paper`` trains on the real NSynth and evaluates on the paper's test sets
+(docs/datasets.md says where to get them and how to prepare them):
+  python -m mpe_jax.main --config=configs/ssmpe.py:paper --workdir=runs/paper \
+    --config.data.dataset_dirs.nsynth=/data/NSynth \
+    --config.data.dataset_dirs.bach10=/data/Bach10 \
+    --config.data.dataset_dirs.su=/data/Su \
+    --config.data.dataset_dirs.trios="/data/TRIOS Dataset" \
+    --config.data.dataset_dirs.urmp=/data/URMP/Dataset \
+    --config.data.dataset_dirs.guitarset=/data/GuitarSet
 """
 
 from __future__ import annotations
@@ -129,8 +139,36 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   # --- data (data_pipelines.pipeline)
   config.data = ml_collections.ConfigDict()
-  config.data.train_source = 'auto'  # NSynth if prepared, else synthetic
-  config.data.data_dir = ''  # TFDS data_dir with prepared datasets
+  # 'synthetic' | 'nsynth' (TFDS) | 'auto' (NSynth if prepared, else
+  # synthetic) | 'mixture' (the named sources of config.data.mixture).
+  config.data.train_source = 'auto'
+  # TFDS data_dir, also holding corpora prepared with
+  # `python -m data_pipelines.prepare` (<data_dir>/<corpus>/<split>/).
+  config.data.data_dir = ''
+  # Raw corpus directories (download layouts: docs/datasets.md); '' = absent.
+  # Evaluation sets '<corpus>/<split>' read them; training sources read them
+  # when no prepared shards exist under data_dir.
+  config.data.dataset_dirs = ml_collections.ConfigDict()
+  config.data.dataset_dirs.nsynth = ''  # holds nsynth-{train,valid,test}/
+  config.data.dataset_dirs.urmp = ''  # URMP 'Dataset' folder
+  config.data.dataset_dirs.bach10 = ''  # Bach10 (01-AchGottundHerr/ ...)
+  config.data.dataset_dirs.su = ''  # Su (audio/, gt_Note/)
+  config.data.dataset_dirs.trios = ''  # 'TRIOS Dataset' folder
+  config.data.dataset_dirs.musicnet = ''  # musicnet (train_data/ ...)
+  config.data.dataset_dirs.guitarset = ''  # GuitarSet (annotation/ ...)
+  config.data.dataset_dirs.egmd = ''  # e-gmd-v1.0.0
+  config.data.dataset_dirs.fma = ''  # holds fma_metadata/ and fma_<size>/
+  config.data.dataset_dirs.maestro = ''  # maestro-v3.0.0
+  config.data.dataset_dirs.fluidsynth = ''  # .mid files to render ('' = random)
+  # train_source='mixture': sources ('<corpus>/<split>', 'synthetic/train',
+  # 'fluidsynth/train'), their shares of every batch, and whether each
+  # source's items are supervised (has_label). E.g. ('urmp/train',
+  # 'nsynth/train'), (1, 2), (True, False).
+  config.data.mixture = ml_collections.ConfigDict()
+  config.data.mixture.sources = ()
+  config.data.mixture.proportions = ()
+  config.data.mixture.use_labels = ()
+  config.data.drum_source = ''  # e.g. 'egmd/train': adds batch['drums']
   config.data.excerpt_seconds = 4.0  # training excerpt (a whole NSynth note)
   config.data.eval_track_seconds = 10.0  # synthetic evaluation mixtures
   config.data.eval_num_tracks = 16  # tracks per synthetic evaluation set
@@ -171,10 +209,24 @@ def _apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> None:
     config.optim.plateau.patience = 2
     config.eval.at_start = True
     return
+  if arg == 'paper':
+    # The paper's data: NSynth train notes (audio only; prepared shards under
+    # data_dir or the raw download at dataset_dirs.nsynth), the NSynth-valid
+    # total loss for the plateau and best-checkpoint rules, its test sets.
+    config.data.train_source = 'mixture'
+    config.data.mixture.sources = ('nsynth/train',)
+    config.data.mixture.proportions = (1.0,)
+    config.data.mixture.use_labels = (False,)
+    config.eval.validation_sets = ('nsynth/valid',)
+    config.eval.evaluation_sets = ('bach10/test', 'su/test', 'trios/test',
+                                   'urmp/all', 'guitarset/test')
+    config.eval.best_metric = 'nsynth/valid/loss/total'
+    config.optim.plateau.metric = 'nsynth/valid/loss/total'
+    return
   ablations = {'energy': (), 'timbre': ('timbre',),
                'geometric': ('geometric',)}
   if arg not in ablations:
     raise ValueError(f'unknown configs/ssmpe.py variant {arg!r}; choose from '
-                     f"{['quick'] + sorted(ablations)}")
+                     f"{['quick', 'paper'] + sorted(ablations)}")
   for term in ('timbre', 'geometric'):
     config.loss_weights[term] = 1.0 if term in ablations[arg] else 0.0

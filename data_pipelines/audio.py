@@ -81,10 +81,24 @@ def load_audio(path: str | os.PathLike[str],
   if not np.all(np.isfinite(audio)):
     raise AudioError(f'Audio file contains NaN or Inf samples: {path!r}.')
   if rate != sample_rate:
-    import librosa  # pylint: disable=g-import-not-at-top  (slow import)
-    audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate,
-                             res_type='soxr_hq')
+    audio = resample(audio, rate, sample_rate)
   return np.asarray(audio, dtype=np.float32)
+
+
+def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+  """Band-limited resampling, [N] -> [ceil(N * target_sr / orig_sr)].
+
+  The same result as ``librosa.resample(x, orig_sr=..., target_sr=...,
+  res_type='soxr_hq')`` (soxr's high-quality setting, output zero-padded or
+  trimmed to the ceiling length), without importing librosa.
+  """
+  import soxr  # pylint: disable=g-import-not-at-top
+  x = np.asarray(x)
+  n_out = int(np.ceil(len(x) * float(target_sr) / orig_sr))
+  y = soxr.resample(x, orig_sr, target_sr, quality='soxr_hq')
+  out = np.zeros(n_out, dtype=x.dtype)
+  out[:min(n_out, len(y))] = y[:n_out]
+  return out
 
 
 def peak_normalize(x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,9 @@ Rules (as in the reference code, REFERENCE.md sections 1 and 5):
   non-positive frequencies are dropped.
 * Resampling an annotation onto other times is nearest-neighbour in time
   (ties go to the earlier annotation frame); target times before the first /
-  after the last annotation time take the first / last annotation frame.
+  after the last annotation time take the first / last annotation frame by
+  default (``edges=(0, -1)``); GuitarSet uses the first frame at both ends
+  (``edges=(0, 0)``), as the reference's ``resample_idcs``.
 """
 
 from __future__ import annotations
@@ -82,18 +84,22 @@ def frame_times(n_frames: int, hop_length: int = 256,
 
 
 def resample_multipitch(ref_times: np.ndarray, ref_freqs: Sequence[np.ndarray],
-                        target_times: np.ndarray) -> list[np.ndarray]:
+                        target_times: np.ndarray, *,
+                        edges: tuple[int, int] = (0, -1)) -> list[np.ndarray]:
   """Nearest-neighbour resampling of a multi-pitch annotation in time.
 
   Args:
     ref_times: [M] ascending annotation times (s).
     ref_freqs: M arrays of Hz.
     target_times: [T] times (s) to sample the annotation at.
+    edges: annotation frame indices (Python indexing) taken by target times
+      before ``ref_times[0]`` and after ``ref_times[-1]``.
 
   Returns:
     T float64 arrays (copies): the pitches of the nearest annotation frame
     (ties -> earlier frame); times outside ``[ref_times[0], ref_times[-1]]``
-    take the first / last frame. An empty annotation gives T empty arrays.
+    take the frames ``edges`` (default: the first / last frame). An empty
+    annotation gives T empty arrays.
   """
   ref_times = np.asarray(ref_times, dtype=np.float64)
   target_times = np.asarray(target_times, dtype=np.float64)
@@ -104,6 +110,9 @@ def resample_multipitch(ref_times: np.ndarray, ref_freqs: Sequence[np.ndarray],
     return [np.zeros(0) for _ in range(len(target_times))]
   bounds = 0.5 * (ref_times[:-1] + ref_times[1:])
   idx = np.searchsorted(bounds, target_times, side='left')
+  m = len(ref_times)
+  idx = np.where(target_times < ref_times[0], edges[0] % m, idx)
+  idx = np.where(target_times > ref_times[-1], edges[-1] % m, idx)
   return [np.array(ref_freqs[i], dtype=np.float64, copy=True).reshape(-1)
           for i in idx]
 
@@ -134,16 +143,17 @@ def frequencies_to_grid(freqs: Sequence[np.ndarray], *, fmin: float = 27.5,
 def multipitch_to_grid(ref_times: np.ndarray, ref_freqs: Sequence[np.ndarray],
                        n_frames: int, *, hop_length: int = 256,
                        sample_rate: int = 22050, fmin: float = 27.5,
-                       bins_per_octave: int = 60,
-                       n_bins: int = 440) -> np.ndarray:
+                       bins_per_octave: int = 60, n_bins: int = 440,
+                       edges: tuple[int, int] = (0, -1)) -> np.ndarray:
   """Training target: an annotation on the HCQT grid, [n_bins, n_frames] uint8.
 
-  The annotation is resampled (nearest neighbour, edge frames held) to the
-  frame times ``n * hop_length / sample_rate``, then every pitch marks its
-  nearest bin (out-of-range pitches dropped; see the module docstring).
+  The annotation is resampled (nearest neighbour, ``edges`` frames outside
+  its time range; see ``resample_multipitch``) to the frame times
+  ``n * hop_length / sample_rate``, then every pitch marks its nearest bin
+  (out-of-range pitches dropped; see the module docstring).
   """
   times = frame_times(n_frames, hop_length, sample_rate)
-  freqs = resample_multipitch(ref_times, ref_freqs, times)
+  freqs = resample_multipitch(ref_times, ref_freqs, times, edges=edges)
   return frequencies_to_grid(freqs, fmin=fmin, bins_per_octave=bins_per_octave,
                              n_bins=n_bins)
 

@@ -1,15 +1,32 @@
 """The tf.data seam: per-host training batches and evaluation track sets.
 
-Training (``train_batches``) reads one of two sources, chosen by
-``config.data.train_source``:
+Training (``train_batches``) yields, for each step, this host's part of the
+global batch as numpy arrays:
+
+* ``audio``: float32 [b, N] excerpts (N = round(excerpt_seconds * sr)), cut
+  from peak-normalised tracks (a track shorter than N is zero-padded at a
+  random left offset).
+* ``labels``: uint8 [b, K, T] multi-pitch targets on the h=1 HCQT grid
+  (K = hcqt.n_bins, T = 1 + N // hop; 1 where a pitch's nearest bin sounds at
+  the frame time); all zeros for items without labels.
+* ``has_label``: bool [b], True for items whose ``labels`` are ground truth
+  (supervised items).
+* ``drums``: float32 [b, N], only when ``config.data.drum_source`` is set: a
+  drum excerpt of the same length per item, cut from a peak-normalised
+  track of that source, one distinct track per item while the source has at
+  least b tracks.
+
+b = batch_size // process_count. A batch is a pure function of (seed, step,
+process_index, process_count): a run restarted at ``start_step`` continues
+exactly as the uninterrupted run, and hosts receive disjoint items.
+
+``config.data.train_source`` picks the stream:
 
 * ``'synthetic'``: NSynth-like notes from ``data_pipelines.synthetic`` (the
   embedded default; nothing to download). Item ``i`` of the run is
   ``SyntheticSource(config.seed, 'train').note_excerpt(i, N)``; the batch of
   step ``s`` on process ``p`` holds the global items ``s * B + p * b + j``
-  (j < b), so a batch is a pure function of (seed, step, process) and a run
-  restarted at ``start_step`` continues exactly where it stopped. Labels come
-  from the exact f0 (``has_label`` = True).
+  (j < b). Labels come from the exact f0 (``has_label`` = True).
 * ``'nsynth'``: the TFDS ``nsynth`` train split (prepared beforehand under
   ``config.data.data_dir``), notes with MIDI pitch in [21, 108], resampled from
   16 kHz to 22,050 Hz on the host, peak-normalised, then cut to the excerpt
@@ -19,10 +36,31 @@ Training (``train_batches``) reads one of two sources, chosen by
   reference's ``drop_last``). No frame labels (``has_label`` = False).
 * ``'auto'``: ``'nsynth'`` when it is prepared under ``data_dir``, else
   ``'synthetic'``.
+* ``'mixture'``: named sources in fixed proportions,
+  ``config.data.mixture.sources`` (e.g. ``('urmp/train', 'nsynth/train')``,
+  see ``sources.py``: '<corpus>/<split>', 'synthetic/train',
+  'fluidsynth/train'), ``.proportions`` (shares of every batch) and
+  ``.use_labels`` (per source: whether its items are supervised). Each
+  host's batch holds ``c_k = b * proportion_k / sum(proportions)`` items of
+  source k (which must be whole numbers), in source order. Slot j < c_k of
+  source k at step s on process p is the source's global item
+  ``(s * P + p) * c_k + j``: corpus sources map item i to epoch
+  ``i // n_tracks`` and to a track through a per-(seed, epoch) permutation,
+  with a per-(seed, epoch, track) excerpt offset ("one random excerpt per
+  track per epoch"); disjoint item indices make hosts disjoint. Corpus
+  sources stream prepared shards under ``config.data.data_dir``
+  (``python -m data_pipelines.prepare``), else decode the raw corpus at
+  ``config.data.dataset_dirs.<corpus>``.
+
+Drum excerpts (``config.data.drum_source``, e.g. ``'egmd/train'``) use the
+same item scheme with ``c = b``.
 
 Evaluation (``eval_tracks``) returns lists of ``Track`` from a registry of
-named sets, ``EVAL_SETS``, that corpus readers extend with
-``register_eval_set``.
+named sets, ``EVAL_SETS``: the synthetic sets, and '<corpus>/<split>' for
+every annotated corpus (e.g. 'urmp/valid', 'bach10/test', 'su/test',
+'trios/test', 'musicnet/test', 'guitarset/valid', 'guitarset/test',
+'maestro/valid', 'nsynth/valid'), read from
+``config.data.dataset_dirs.<corpus>``; ``register_eval_set`` adds more.
 """
 
 from __future__ import annotations
@@ -38,11 +76,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import audio as audio_lib
-from data_pipelines import labels as labels_lib
+from data_pipelines import catalog
+from data_pipelines import sources as sources_lib
 from data_pipelines import synthetic
 from data_pipelines import tracks
 
-TRAIN_SOURCES = ('synthetic', 'nsynth', 'auto')
+TRAIN_SOURCES = ('synthetic', 'nsynth', 'auto', 'mixture')
 NSYNTH_NAME = 'nsynth'
 NSYNTH_SAMPLE_RATE = 16000
 NSYNTH_MIDI_RANGE = (21, 108)  # inclusive, as in the reference
@@ -106,6 +145,88 @@ def nsynth_is_prepared(data_dir: str) -> bool:
     return False
 
 
+def mixture_counts(config: ml_collections.ConfigDict,
+                   local_batch: int) -> list[tuple[str, int, bool]]:
+  """(source name, items per host batch, use labels) of a mixture config.
+
+  Raises:
+    ValueError: mismatched or empty ``config.data.mixture`` tuples, a
+      non-positive proportion, or shares that are not whole items.
+  """
+  mix = config.data.mixture
+  names = tuple(mix.sources)
+  proportions = tuple(float(p) for p in mix.proportions)
+  use_labels = tuple(bool(u) for u in mix.use_labels)
+  if not names or not len(names) == len(proportions) == len(use_labels):
+    raise ValueError(
+        'config.data.mixture.sources, .proportions and .use_labels must be '
+        f'non-empty and of equal length; got {len(names)}, '
+        f'{len(proportions)} and {len(use_labels)} entries.')
+  if min(proportions) <= 0:
+    raise ValueError(f'config.data.mixture.proportions={proportions} must all '
+                     'be > 0.')
+  total = sum(proportions)
+  counts = [local_batch * p / total for p in proportions]
+  if any(abs(c - round(c)) > 1e-6 or round(c) < 1 for c in counts):
+    raise ValueError(
+        f'config.data.mixture.proportions={proportions} split the per-host '
+        f'batch of {local_batch} into {[round(c, 3) for c in counts]} items; '
+        'each share must be a whole number >= 1.')
+  return [(n, int(round(c)), u) for n, c, u in zip(names, counts, use_labels)]
+
+
+def _grid_kwargs(config: ml_collections.ConfigDict) -> dict:
+  hcqt = config.hcqt
+  return dict(sample_rate=hcqt.sample_rate, hop_length=hcqt.hop_length,
+              fmin=hcqt.fmin, bins_per_octave=hcqt.bins_per_octave,
+              n_bins=hcqt.n_bins)
+
+
+def open_source(config: ml_collections.ConfigDict, name: str, *,
+                use_labels: bool) -> sources_lib.Source:
+  """The training source ``name`` ('synthetic/train', 'fluidsynth/train' or
+  '<corpus>/<split>') as the config locates it.
+
+  Raises:
+    ValueError: unknown name, or labels asked of an audio-only corpus.
+    DatasetNotFoundError: a corpus with neither prepared shards nor a raw
+      directory (one line naming both).
+  """
+  kwargs = _grid_kwargs(config)
+  if name == 'synthetic/train':
+    return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
+                                      **kwargs)
+  if name == 'fluidsynth/train':
+    from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+    return fluidsynth_render.open_source(
+        config.data.data_dir, seed=config.seed, use_labels=use_labels,
+        midi_dir=config.data.dataset_dirs.fluidsynth, **kwargs)
+  try:
+    cls, _ = catalog.split_set_name(name)
+  except ValueError as error:
+    raise ValueError(f'Unknown training source {name!r} ({error}); sources '
+                     "are 'synthetic/train', 'fluidsynth/train' and "
+                     "'<corpus>/<split>'.") from error
+  return sources_lib.open_corpus_source(
+      name, corpus_dir=config.data.dataset_dirs[cls.name],
+      data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,
+      **kwargs)
+
+
+def _mixture_sources(config: ml_collections.ConfigDict, local_batch: int
+                     ) -> list[tuple[sources_lib.Source, int]]:
+  return [(open_source(config, name, use_labels=use), count)
+          for name, count, use in mixture_counts(config, local_batch)]
+
+
+def _drum_source(config: ml_collections.ConfigDict
+                 ) -> sources_lib.Source | None:
+  name = config.data.drum_source
+  if not name:
+    return None
+  return open_source(config, name, use_labels=False)
+
+
 def _resolve_train_source(config: ml_collections.ConfigDict) -> tuple[str, str]:
   """(source, one-line explanation) for ``config.data.train_source``."""
   hide_gpus_from_tensorflow()  # before TFDS touches TensorFlow
@@ -117,6 +238,11 @@ def _resolve_train_source(config: ml_collections.ConfigDict) -> tuple[str, str]:
   if requested == 'synthetic':
     return 'synthetic', ('Training source: synthetic NSynth-like notes '
                          "(config.data.train_source='synthetic').")
+  if requested == 'mixture':
+    parts = [f'{name} x{count}' for name, count, _ in mixture_counts(
+        config, config.train.batch_size)]
+    return 'mixture', ('Training source: mixture of ' + ', '.join(parts) +
+                       ' per global batch (config.data.mixture).')
   prepared = nsynth_is_prepared(data_dir)
   if requested == 'nsynth':
     if not prepared:
@@ -140,7 +266,7 @@ def describe_train_source(config: ml_collections.ConfigDict) -> str:
   """The one line saying which training source is used and why.
 
   Raises:
-    ValueError: unknown ``config.data.train_source``.
+    ValueError: unknown ``config.data.train_source`` or a bad mixture.
     FileNotFoundError: 'nsynth' requested but not prepared under data_dir.
   """
   return _resolve_train_source(config)[1]
@@ -162,38 +288,76 @@ def _item_shapes(n_samples: int, n_bins: int, n_frames: int):
   return set_shapes
 
 
-def _synthetic_train_dataset(config: ml_collections.ConfigDict, *,
-                             start_step: int, process_index: int,
-                             local_batch: int) -> tf.data.Dataset:
-  """Infinite per-host stream of (unbatched) synthetic note excerpts."""
-  hcqt = config.hcqt
-  n_samples = int(round(config.data.excerpt_seconds * hcqt.sample_rate))
-  n_frames = 1 + n_samples // hcqt.hop_length
-  global_batch = config.train.batch_size
-  source = synthetic.SyntheticSource(config.seed, 'train',
-                                     sample_rate=hcqt.sample_rate,
-                                     hop_length=hcqt.hop_length)
+def _excerpt_shape(config: ml_collections.ConfigDict) -> tuple[int, int]:
+  n_samples = int(round(config.data.excerpt_seconds * config.hcqt.sample_rate))
+  return n_samples, 1 + n_samples // config.hcqt.hop_length
 
-  def make_item(index: np.ndarray):
-    audio, f0 = source.note_excerpt(int(index), n_samples)
-    grid = labels_lib.frequencies_to_grid(
-        f0[:, None], fmin=hcqt.fmin, bins_per_octave=hcqt.bins_per_octave,
-        n_bins=hcqt.n_bins)
-    return audio, grid, np.bool_(True)
 
-  def global_index(k):  # k = local item position since step 0
-    step, j = k // local_batch, k % local_batch
-    return step * global_batch + process_index * local_batch + j
+def _source_batches(config: ml_collections.ConfigDict,
+                    layout: list[tuple[sources_lib.Source, int]], *,
+                    start_step: int, process_index: int, process_count: int,
+                    local_batch: int) -> tf.data.Dataset:
+  """Infinite dataset of this host's batches from (source, count) slots.
 
-  def to_item(index):
-    return tf.numpy_function(make_item, [index],
-                             (tf.float32, tf.uint8, tf.bool), stateful=False)
+  Local item k (k = step * b + slot) is slot ``slot`` of step ``step``; slot
+  j of source s (counted within the source's share c_s) reads the source's
+  global item ``(step * P + p) * c_s + j``.
+  """
+  n_samples, n_frames = _excerpt_shape(config)
+  n_bins = config.hcqt.n_bins
+  slots = [(s, j) for s, (_, count) in enumerate(layout) for j in range(count)]
+  assert len(slots) == local_batch, (len(slots), local_batch)
+
+  def make_item(k: np.ndarray):
+    step, slot = divmod(int(k), local_batch)
+    s, j = slots[slot]
+    source, count = layout[s]
+    index = (step * process_count + process_index) * count + j
+    audio, grid = source.item(index, n_samples)
+    if grid is None:
+      grid = np.zeros((n_bins, n_frames), np.uint8)
+    return (np.asarray(audio, np.float32), grid,
+            np.bool_(source.labelled))
+
+  def to_item(k):
+    return tf.numpy_function(make_item, [k], (tf.float32, tf.uint8, tf.bool),
+                             stateful=False)
 
   ds = tf.data.Dataset.range(start_step * local_batch, np.iinfo(np.int64).max)
-  ds = ds.map(global_index)
   ds = ds.map(to_item, num_parallel_calls=_tf_parallelism(
       config.data.num_parallel_calls), deterministic=True)
-  return ds.map(_item_shapes(n_samples, hcqt.n_bins, n_frames))
+  ds = ds.map(_item_shapes(n_samples, n_bins, n_frames))
+  return ds.batch(local_batch, drop_remainder=True)
+
+
+def _drum_batches(config: ml_collections.ConfigDict,
+                  source: sources_lib.Source, *, start_step: int,
+                  process_index: int, process_count: int,
+                  local_batch: int) -> tf.data.Dataset:
+  """Infinite dataset of [b, N] drum excerpts (item (s * P + p) * b + j)."""
+  n_samples, _ = _excerpt_shape(config)
+
+  def make_drum(k: np.ndarray) -> np.ndarray:
+    step, j = divmod(int(k), local_batch)
+    index = (step * process_count + process_index) * local_batch + j
+    return np.asarray(source.item(index, n_samples)[0], np.float32)
+
+  def to_drum(k):
+    drum = tf.numpy_function(make_drum, [k], tf.float32, stateful=False)
+    drum.set_shape([n_samples])
+    return drum
+
+  ds = tf.data.Dataset.range(start_step * local_batch, np.iinfo(np.int64).max)
+  ds = ds.map(to_drum, num_parallel_calls=_tf_parallelism(
+      config.data.num_parallel_calls), deterministic=True)
+  return ds.batch(local_batch, drop_remainder=True)
+
+
+def _with_drums(batches: Iterator[Batch],
+                drums: Iterator[np.ndarray]) -> Iterator[Batch]:
+  for batch, drum in zip(batches, drums):
+    batch['drums'] = drum
+    yield batch
 
 
 def _nsynth_excerpt_fn(config: ml_collections.ConfigDict, *, epoch: int,
@@ -316,13 +480,16 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   Returns:
     An infinite ``BatchIterator`` (call ``close()`` when done) of
     ``{'audio': float32 [b, N], 'labels': uint8 [b, n_bins, T],
-    'has_label': bool [b]}`` with ``b = batch_size // process_count``,
+    'has_label': bool [b]}`` (plus ``'drums': float32 [b, N]`` when
+    ``config.data.drum_source`` is set) with
+    ``b = batch_size // process_count``,
     ``N = round(excerpt_seconds * sample_rate)``, ``T = 1 + N // hop``.
 
   Raises:
     ValueError: batch size not divisible by the process count, bad indices,
-      unknown train source.
-    FileNotFoundError: 'nsynth' requested but not prepared.
+      unknown train source, a bad mixture.
+    FileNotFoundError: 'nsynth' requested but not prepared, or a corpus
+      source found neither prepared nor raw (``DatasetNotFoundError``).
   """
   global_batch = config.train.batch_size
   if process_count < 1 or not 0 <= process_index < process_count:
@@ -336,14 +503,31 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   local_batch = global_batch // process_count
   source, line = _resolve_train_source(config)
   logging.info(line)
+  where = dict(start_step=start_step, process_index=process_index,
+               process_count=process_count, local_batch=local_batch)
+  drum_source = _drum_source(config)
+  drums = None
+  if drum_source is not None:
+    logging.info('Drum excerpts: %s.', drum_source.describe())
+    drums = _drum_batches(config, drum_source, **where)
   if source == 'nsynth':
-    return BatchIterator(_nsynth_train_batches(
-        config, start_step=start_step, process_index=process_index,
-        process_count=process_count, local_batch=local_batch))
-  ds = _synthetic_train_dataset(config, start_step=start_step,
-                                process_index=process_index,
-                                local_batch=local_batch)
-  ds = ds.batch(local_batch, drop_remainder=True)
+    batches = _nsynth_train_batches(config, **where)
+    if drums is not None:
+      batches = _with_drums(batches, drums.prefetch(
+          config.data.prefetch).as_numpy_iterator())
+    return BatchIterator(batches)
+  if source == 'mixture':
+    layout = _mixture_sources(config, local_batch)
+    for src, count in layout:
+      logging.info('Mixture source x%d per host batch: %s.', count,
+                   src.describe())
+  else:
+    layout = [(sources_lib.SyntheticNotes(config.seed, **_grid_kwargs(config)),
+               local_batch)]
+  ds = _source_batches(config, layout, **where)
+  if drums is not None:
+    ds = tf.data.Dataset.zip((ds, drums)).map(
+        lambda batch, drum: dict(batch, drums=drum))
   return BatchIterator(ds.prefetch(config.data.prefetch).as_numpy_iterator())
 
 
@@ -375,12 +559,24 @@ def _synthetic_notes(split: str) -> EvalLoader:
   return load
 
 
+def _corpus_set(corpus_name: str, split: str) -> EvalLoader:
+  def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
+    reader = catalog.open_corpus(config, corpus_name)
+    return reader.eval_tracks(split, sample_rate=config.hcqt.sample_rate,
+                              hop_length=config.hcqt.hop_length)
+  return load
+
+
 # name -> loader(config) -> list[Track]. Extend with register_eval_set.
 EVAL_SETS: dict[str, EvalLoader] = {
     'synthetic_mixtures/valid': _synthetic_mixtures('valid'),
     'synthetic_mixtures/test': _synthetic_mixtures('test'),
     'synthetic_notes/valid': _synthetic_notes('valid'),
 }
+EVAL_SETS.update({
+    f'{cls.name}/{split}': _corpus_set(cls.name, split)
+    for cls in catalog.CORPORA.values() if cls.annotated
+    for split in cls.splits})
 
 
 def register_eval_set(name: str, loader: EvalLoader, *,
@@ -399,10 +595,14 @@ def eval_tracks(config: ml_collections.ConfigDict,
   ``config.data.eval_num_tracks`` tracks, mixtures of
   ``config.data.eval_track_seconds`` with up to ``config.data.max_voices``
   voices, and single notes of ``config.data.excerpt_seconds`` (cut from 4-s
-  notes as in training).
+  notes as in training). Corpus sets ('<corpus>/<split>') read every track
+  of the split from ``config.data.dataset_dirs.<corpus>`` (see the corpus
+  module for the split's tracks).
 
   Raises:
     ValueError: unknown set name (the message lists the known names).
+    DatasetNotFoundError: a corpus set whose directory is unset or missing
+      (one line naming the dataset and the directory).
   """
   if set_name not in EVAL_SETS:
     raise ValueError(f'Unknown evaluation set {set_name!r}; known sets: '

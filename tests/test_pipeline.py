@@ -27,7 +27,13 @@ def make_config(**data) -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(
       train_source='synthetic', data_dir='', excerpt_seconds=0.5,
       eval_track_seconds=1.5, eval_num_tracks=2, max_voices=6,
-      num_parallel_calls=2, prefetch=1))
+      num_parallel_calls=2, prefetch=1, drum_source=''))
+  config.data.dataset_dirs = ml_collections.ConfigDict(
+      {name: '' for name in ('nsynth', 'urmp', 'bach10', 'su', 'trios',
+                             'musicnet', 'guitarset', 'egmd', 'fma',
+                             'maestro', 'fluidsynth')})
+  config.data.mixture = ml_collections.ConfigDict(dict(
+      sources=(), proportions=(), use_labels=()))
   config.data.update(data)
   return config
 
