@@ -204,13 +204,43 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
   return multipitch.mean_scores(numeric), per_track
 
 
-def _excerpt_batch(tracks: list, n_samples: int) -> dict[str, np.ndarray]:
-  """The first ``n_samples`` of every track (zero-padded), as a batch."""
-  audio = np.zeros((len(tracks), n_samples), np.float32)
-  for i, t in enumerate(tracks):
-    x = t.audio[:n_samples]
-    audio[i, :len(x)] = x
-  return {'audio': audio}
+def _excerpt_batches(tracks: list, n_samples: int, chunk: int,
+                     hcqt_cfg: ml_collections.ConfigDict
+                     ) -> list[dict[str, np.ndarray]]:
+  """The first ``n_samples`` of every track (zero-padded) in batches of at
+  most ``chunk`` items (the last batch may be smaller), with the tracks'
+  references as label grids and silent drums (batch keys of the pipeline)."""
+  from data_pipelines import labels as labels_lib  # pylint: disable=g-import-not-at-top
+  n_frames = 1 + n_samples // hcqt_cfg.hop_length
+  out = []
+  for c0 in range(0, len(tracks), chunk):
+    part = tracks[c0:c0 + chunk]
+    audio = np.zeros((len(part), n_samples), np.float32)
+    grid = np.zeros((len(part), hcqt_cfg.n_bins, n_frames), np.uint8)
+    for i, t in enumerate(part):
+      x = t.audio[:n_samples]
+      audio[i, :len(x)] = x
+      grid[i] = labels_lib.multipitch_to_grid(
+          t.ref_times, t.ref_freqs, n_frames, hop_length=hcqt_cfg.hop_length,
+          sample_rate=hcqt_cfg.sample_rate, fmin=hcqt_cfg.fmin,
+          bins_per_octave=hcqt_cfg.bins_per_octave, n_bins=hcqt_cfg.n_bins)
+    out.append({'audio': audio, 'labels': grid,
+                'has_label': np.ones((len(part),), bool),
+                'drums': np.zeros_like(audio)})
+  return out
+
+
+def validation_losses(eval_loss: Callable, params: Any, tracks: list,
+                      n_samples: int, chunk: int, key: jax.Array,
+                      hcqt_cfg: ml_collections.ConfigDict
+                      ) -> dict[str, float]:
+  """Item-weighted mean of the losses over chunks of the validation set."""
+  sums: dict[str, float] = {}
+  for batch in _excerpt_batches(tracks, n_samples, chunk, hcqt_cfg):
+    n = batch['audio'].shape[0]
+    for k, v in _host_scalars(eval_loss(params, batch, key)).items():
+      sums[k] = sums.get(k, 0.0) + n * v
+  return {k: v / len(tracks) for k, v in sums.items()}
 
 
 def print_table(title: str, results: Mapping[str, Mapping[str, float]]) -> str:
@@ -335,7 +365,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   predict = make_predict(graphdef, frontend, config)
   writer = MetricWriter(workdir)
 
-  # --- validation data, loaded once.
+  # --- validation sets are loaded once and kept (they are validated every
+  # eval_every steps); evaluation sets are loaded one at a time at the end.
   val_tracks = {name: pipeline.eval_tracks(config, name)
                 for name in config.eval.validation_sets}
   n_excerpt = int(round(config.data.excerpt_seconds *
@@ -345,8 +376,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   def validate(step: int, params) -> dict[str, float]:
     out = {}
     for name, tracks in val_tracks.items():
-      losses = eval_loss(params, _excerpt_batch(tracks, n_excerpt), val_key)
-      out.update({f'{name}/{k}': v for k, v in _host_scalars(losses).items()})
+      losses = validation_losses(eval_loss, params, tracks, n_excerpt,
+                                 local_batch, val_key, config.hcqt)
+      out.update({f'{name}/{k}': v for k, v in losses.items()})
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
                                  config.eval.threshold)
       out.update({f'{name}/{k}': v for k, v in means.items()})
@@ -354,14 +386,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     return out
 
   results: dict[str, Any] = {}
-  eval_sets = {name: pipeline.eval_tracks(config, name)
-               for name in config.eval.evaluation_sets}
 
   def final_evaluation(params, title: str) -> dict[str, Any]:
     means, tracks = {}, {}
-    for name, set_tracks in eval_sets.items():
+    for name in config.eval.evaluation_sets:
+      set_tracks = val_tracks.get(name) or pipeline.eval_tracks(config, name)
       means[name], tracks[name] = evaluate_tracks(
           predict, params, set_tracks, system, frontend, config.eval.threshold)
+      del set_tracks
     print_table(title, means)
     return {'sets': means, 'tracks': tracks}
 

@@ -8,13 +8,11 @@ if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
-# One persistent XLA cache per test session: the train step compiled by one
-# test (or the resumed run of the same test) is reused, not recompiled.
-import atexit  # pylint: disable=g-import-not-at-top
-import shutil  # pylint: disable=g-import-not-at-top
+# A persistent XLA cache shared by the test workers (and kept between runs):
+# a train step compiled by one test, or by the resumed run of the same test,
+# is loaded instead of recompiled.
 import tempfile  # pylint: disable=g-import-not-at-top
 
-if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
-  _CACHE = tempfile.mkdtemp(prefix='mpe_jax_xla_cache_')
-  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
-  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
+                      os.path.join(tempfile.gettempdir(),
+                                   'mpe_jax_test_xla_cache'))
