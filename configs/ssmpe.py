@@ -136,6 +136,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.eval_every = 250  # steps between validations
   config.train.checkpoint_every = 250  # steps between 'latest' checkpoints
   config.train.early_stop_patience = 58  # validations w/o best improvement
+  # Parameters to start a fresh run from (a workdir or checkpoint step dir;
+  # fine-tuning); '' = random initialisation. Ignored when resuming.
+  config.train.init_checkpoint = ''
 
   # --- data (data_pipelines.pipeline)
   config.data = ml_collections.ConfigDict()

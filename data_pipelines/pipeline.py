@@ -196,6 +196,12 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
   if name == 'synthetic/train':
     return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
                                       **kwargs)
+  if name == 'synthetic_drums/train':
+    if use_labels:
+      raise ValueError("'synthetic_drums/train' has no labels; set its "
+                       'use_labels entry to False.')
+    return sources_lib.SyntheticDrums(config.seed,
+                                      sample_rate=config.hcqt.sample_rate)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(
@@ -205,8 +211,8 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     cls, _ = catalog.split_set_name(name)
   except ValueError as error:
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
-                     "are 'synthetic/train', 'fluidsynth/train' and "
-                     "'<corpus>/<split>'.") from error
+                     "are 'synthetic/train', 'synthetic_drums/train', "
+                     "'fluidsynth/train' and '<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
       data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,
@@ -567,11 +573,30 @@ def _corpus_set(corpus_name: str, split: str) -> EvalLoader:
   return load
 
 
+def _fluidsynth_set(split: str) -> EvalLoader:
+  def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
+    from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+    n = config.data.eval_num_tracks
+    reader = fluidsynth_render.FluidSynthCorpus(
+        config.data.dataset_dirs.fluidsynth, seed=EVAL_SEED,
+        n_tracks={'train': n, 'valid': n, 'test': n},
+        seconds=config.data.eval_track_seconds)
+    found = reader.eval_tracks(split, sample_rate=config.hcqt.sample_rate,
+                               hop_length=config.hcqt.hop_length)
+    return found[:n]
+  return load
+
+
 # name -> loader(config) -> list[Track]. Extend with register_eval_set.
 EVAL_SETS: dict[str, EvalLoader] = {
     'synthetic_mixtures/valid': _synthetic_mixtures('valid'),
     'synthetic_mixtures/test': _synthetic_mixtures('test'),
     'synthetic_notes/valid': _synthetic_notes('valid'),
+    # Rendered General-MIDI progressions (or the user's .mid files in
+    # config.data.dataset_dirs.fluidsynth): the supervised domain of the
+    # FluidSynth source; needs the fluidsynth program and soundfont.
+    'fluidsynth/valid': _fluidsynth_set('valid'),
+    'fluidsynth/test': _fluidsynth_set('test'),
 }
 EVAL_SETS.update({
     f'{cls.name}/{split}': _corpus_set(cls.name, split)

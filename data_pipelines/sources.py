@@ -19,6 +19,8 @@ process) and a restarted run reproduces the uninterrupted one.
   decoded from the raw corpus each time (``RawStore``).
 * ``fluidsynth_render.RenderedSource`` ('fluidsynth/train' without prepared
   shards): item i is random progression i rendered on the fly.
+* ``SyntheticDrums`` ('synthetic_drums/train'): item i is synthetic drum
+  groove i (audio only; a percussion source when no E-GMD is at hand).
 
 Per-host disjointness comes from the item indices the pipeline hands out
 (see ``pipeline.py``), not from the sources.
@@ -91,6 +93,23 @@ class SyntheticNotes(Source):
   def describe(self) -> str:
     kind = 'labelled' if self.labelled else 'audio only'
     return f'synthetic/train (synthetic NSynth-like notes, {kind})'
+
+
+class SyntheticDrums(Source):
+  """Synthetic drum grooves ('synthetic_drums/train', audio only)."""
+
+  def __init__(self, seed: int, *, sample_rate: int):
+    self.name = 'synthetic_drums/train'
+    self.labelled = False
+    self._seed, self._sample_rate = seed, sample_rate
+
+  def item(self, index, n_samples):
+    from data_pipelines import synthetic_drums  # pylint: disable=g-import-not-at-top
+    return synthetic_drums.synth_drums(self._seed, int(index), n_samples,
+                                       sample_rate=self._sample_rate), None
+
+  def describe(self) -> str:
+    return 'synthetic_drums/train (synthetic drum-kit grooves, audio only)'
 
 
 class RawStore:

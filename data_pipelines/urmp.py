@@ -30,6 +30,10 @@ import numpy as np
 from data_pipelines import corpus
 
 VALID_PIECES = ('01', '02', '12', '13', '24', '25', '31', '38', '39')
+# URMP-T2 of the ISMIR 2025 study: 10 training pieces "spanning multiple
+# degrees of polyphony" (the paper does not list them). Rule: the first
+# T2_PER_POLYPHONY[n] training pieces (in piece order) with n instruments.
+T2_PER_POLYPHONY = {2: 2, 3: 3, 4: 3, 5: 2}
 _PIECE = re.compile(r'^(\d\d)_[^_]+(_[A-Za-z]+)+$')
 
 
@@ -38,7 +42,7 @@ class URMP(corpus.Corpus):
 
   name = 'urmp'
   title = 'URMP'
-  splits = ('train', 'valid', 'all')
+  splits = ('train', 'valid', 'all', 'train_t1', 'train_t2')
   annotated = True
   url = 'https://labsites.rochester.edu/air/projects/URMP.html'
 
@@ -57,8 +61,16 @@ class URMP(corpus.Corpus):
     if split == 'all':
       return pieces
     valid = [p for p in pieces if p[:2] in VALID_PIECES]
-    return valid if split == 'valid' else [p for p in pieces
-                                           if p not in valid]
+    if split == 'valid':
+      return valid
+    train = [p for p in pieces if p not in valid]
+    if split == 'train':
+      return train
+    t2 = []
+    for n, count in T2_PER_POLYPHONY.items():
+      t2 += [p for p in train if len(p.split('_')[2:]) == n][:count]
+    return ([p for p in train if p in t2] if split == 'train_t2'
+            else [p for p in train if p not in t2])
 
   def audio_path(self, track_id: str) -> str:
     return os.path.join(self.root, track_id, f'AuMix_{track_id}.wav')

@@ -7,8 +7,8 @@ the configured validation metric). Each checkpoint holds the train state and
 the run's config (JSON), so evaluation and transcription need only a path.
 
 Resume order (``train_and_evaluate``): the newest readable ``latest`` step in
-the workdir, else a fresh initialisation (optionally from ``--init_checkpoint``
-parameters for fine-tuning).
+the workdir, else the parameters of ``config.train.init_checkpoint`` (fine-
+tuning), else a fresh initialisation.
 """
 
 from __future__ import annotations

@@ -21,8 +21,6 @@ from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and '
                     'results (created; an existing run there is resumed).')
-flags.DEFINE_string('init_checkpoint', None, 'Optional checkpoint (workdir or '
-                    'step dir) whose parameters initialise a fresh run.')
 flags.DEFINE_bool('verbose', False, 'Show full tracebacks on errors.')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file '
                                 '(e.g. configs/ssmpe.py or '
@@ -52,8 +50,7 @@ def main(argv):
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(),
                jax.process_index(), jax.process_count())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
-                             init_checkpoint=FLAGS.init_checkpoint)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (ValueError, KeyError, FileNotFoundError, OSError,
           train.TrainingDiverged) as e:
     if FLAGS.verbose:

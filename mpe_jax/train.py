@@ -304,10 +304,13 @@ def _check_finite(step: int, scalars: Mapping[str, float],
         f'checkpoint is step {last_good} (under WORKDIR/checkpoints/latest).')
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       *, init_checkpoint: str | None = None
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                        ) -> dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming if possible), then evaluates.
+
+  Resume order: the newest readable checkpoint in ``WORKDIR/checkpoints/
+  latest``; else the parameters of ``config.train.init_checkpoint`` (with a
+  fresh optimizer, step 0); else a random initialisation.
 
   Returns the content written to ``WORKDIR/eval.json``.
   """
@@ -342,8 +345,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     # Eager init (one small program per parameter shape) compiles much faster
     # on CPU than one jitted init; then replicate over the mesh.
     state = parallel.replicate(_init(), mesh)
-    if init_checkpoint:
-      step_dir = checkpointing.find_checkpoint(init_checkpoint)
+    if config.train.init_checkpoint:
+      step_dir = checkpointing.find_checkpoint(config.train.init_checkpoint)
       loaded = checkpointing.restore_params_from(step_dir, abstract_state)
       state = state.replace(params=loaded.params)
       logging.info('Initialised parameters from %s.', step_dir)

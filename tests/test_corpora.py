@@ -57,6 +57,29 @@ def test_urmp_splits():
   assert reader.track_ids('all') == ['01_Jupiter_vn_vc', '03_Dance_fl_cl']
 
 
+def test_urmp_t1_t2_split_by_polyphony(tmp_path):
+  names = ['01_Jupiter_vn_vc', '03_Dance_fl_cl', '04_Allegro_fl_fl',
+           '05_Entertainer_tpt_tbn', '06_Entertainer_sax_sax',
+           '07_GString_tpt_tpt_tbn', '08_Spring_fl_tpt_vn',
+           '09_Jesus_tpt_vn_vc', '10_March_tpt_tpt_tbn', '11_Maria_ob_vc_vc',
+           '12_Spring_vn_vn_vc', '14_Waltz_fl_fl_cl_cl',
+           '15_Surprise_tpt_tpt_hn_tbn', '16_Surprise_tpt_tpt_sax_tba',
+           '17_Swan_sax_sax_sax_sax', '18_Nocturne_vn_fl_tpt_vc',
+           '19_Pavane_cl_vn_vc_db', '20_Pavane_tpt_vn_vc_db_sax',
+           '21_Rejoice_vn_vn_va_vc_db', '22_Rejoice_fl_ob_cl_bn_hn',
+           '23_Rondeau_tpt_tpt_hn_tbn_tba']
+  for n in names:
+    (tmp_path / n).mkdir()
+  reader = urmp.URMP(str(tmp_path))
+  t2 = reader.track_ids('train_t2')
+  t1 = reader.track_ids('train_t1')
+  assert len(t2) == 10 and not set(t1) & set(t2)
+  assert sorted(t1 + t2) == reader.track_ids('train')
+  polyphony = sorted(len(p.split('_')[2:]) for p in t2)
+  assert polyphony == [2, 2, 3, 3, 3, 4, 4, 4, 5, 5]
+  assert '03_Dance_fl_cl' in t2 and '01_Jupiter_vn_vc' not in t1 + t2
+
+
 def test_urmp_mixture_and_f0_files():
   record = urmp.URMP(fixture('urmp')).load('01_Jupiter_vn_vc')
   check_audio(record, 6615)  # 0.3 s at 48 kHz -> 22,050 Hz
