@@ -86,7 +86,8 @@ def _start_devices(parallel) -> bool:
               if FLAGS[name].value is not None]
   if not FLAGS.distributed:
     if explicit:
-      print(f'mpe_jax: error: {", ".join(explicit)} need --distributed.',
+      verb = 'needs' if len(explicit) == 1 else 'need'
+      print(f'mpe_jax: error: {", ".join(explicit)} {verb} --distributed.',
             file=sys.stderr)
       return False
     return True
