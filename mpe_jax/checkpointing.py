@@ -26,10 +26,14 @@ class CheckpointError(RuntimeError):
   """A checkpoint directory is missing, unreadable or from another config."""
 
 
-def _manager(directory: str, keep: int) -> ocp.CheckpointManager:
+def _manager(directory: str, keep: int, name: str) -> ocp.CheckpointManager:
+  # Multi-host saves synchronise through barriers named after the step; the
+  # prefix keeps the 'latest' and 'best' saves of one step apart.
   options = ocp.CheckpointManagerOptions(
       max_to_keep=keep, create=True, enable_async_checkpointing=True,
-      cleanup_tmp_directories=True)
+      cleanup_tmp_directories=True,
+      multiprocessing_options=ocp.options.MultiprocessingOptions(
+          barrier_sync_key_prefix=name))
   return ocp.CheckpointManager(os.path.abspath(directory), options=options,
                                item_names=('state', 'config'))
 
@@ -39,8 +43,8 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, keep: int = 2):
     root = os.path.join(workdir, 'checkpoints')
-    self.latest = _manager(os.path.join(root, 'latest'), keep)
-    self.best = _manager(os.path.join(root, 'best'), 1)
+    self.latest = _manager(os.path.join(root, 'latest'), keep, 'latest')
+    self.best = _manager(os.path.join(root, 'best'), 1, 'best')
 
   @staticmethod
   def _args(state: Any, config: ml_collections.ConfigDict):

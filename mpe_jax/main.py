@@ -1,6 +1,9 @@
 """Entry point: ``python -m mpe_jax.main --config=configs/ssmpe.py --workdir=DIR``.
 
 Intentionally short: flags, logging, devices, then ``train_and_evaluate``.
+Multi-host runs add ``--distributed`` (TPU pods and SLURM are detected; other
+clusters and local multi-process runs also pass ``--coordinator_address``,
+``--num_processes`` and ``--process_id``); see docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and '
                     'results (created; an existing run there is resumed).')
 flags.DEFINE_bool('verbose', False, 'Show full tracebacks on errors.')
+flags.DEFINE_bool('distributed', False, 'Start the JAX distributed runtime '
+                  '(one process per host, or per GPU on SLURM) before any '
+                  'JAX computation.')
+flags.DEFINE_string('coordinator_address', None, 'With --distributed: '
+                    'HOST:PORT of process 0 (not needed on TPU VMs / SLURM).')
+flags.DEFINE_integer('num_processes', None, 'With --distributed: number of '
+                     'processes (not needed on TPU VMs / SLURM).')
+flags.DEFINE_integer('process_id', None, 'With --distributed: index of this '
+                     'process (not needed on TPU VMs / SLURM).')
 config_flags.DEFINE_config_file('config', None, 'Training configuration file '
                                 '(e.g. configs/ssmpe.py or '
                                 'configs/ssmpe.py:quick).', lock_config=True)
@@ -46,6 +58,11 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')  # TF reads data; JAX owns GPUs.
   import jax  # pylint: disable=g-import-not-at-top
+  from mpe_jax import parallel  # pylint: disable=g-import-not-at-top
+  if not _start_devices(parallel):
+    sys.exit(1)
+  if jax.process_index() != 0:  # only process 0 logs progress
+    logging.set_verbosity(logging.WARNING)
   from mpe_jax import train  # pylint: disable=g-import-not-at-top
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(),
                jax.process_index(), jax.process_count())
@@ -57,6 +74,30 @@ def main(argv):
       raise
     print(f'mpe_jax: error: {type(e).__name__}: {e}', file=sys.stderr)
     sys.exit(1)
+
+
+def _start_devices(parallel) -> bool:
+  """``--distributed``: starts the runtime first; False after a usage error."""
+  explicit = [f'--{name}' for name in ('coordinator_address', 'num_processes',
+                                       'process_id')
+              if FLAGS[name].value is not None]
+  if not FLAGS.distributed:
+    if explicit:
+      verb = 'needs' if len(explicit) == 1 else 'need'
+      print(f'mpe_jax: error: {", ".join(explicit)} {verb} --distributed.',
+            file=sys.stderr)
+      return False
+    return True
+  try:
+    parallel.initialize_distributed(
+        coordinator_address=FLAGS.coordinator_address,
+        num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
+  except ValueError as e:
+    if FLAGS.verbose:
+      raise
+    print(f'mpe_jax: error: {e}', file=sys.stderr)
+    return False
+  return True
 
 
 if __name__ == '__main__':

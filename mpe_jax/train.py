@@ -13,7 +13,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import time
 from typing import Any, Callable, Mapping
 
@@ -34,6 +33,9 @@ from mpe_jax.models import build_model, count_params
 # PRNG implementation of every key the trainer makes: 'rbg' compiles several
 # times faster than threefry on XLA:CPU (parameter init, augmentation draws).
 PRNG_IMPL = 'rbg'
+# Mixed precision: convolutions compute in this dtype; parameters, optimizer
+# state, features and losses stay float32.
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 
 class TrainingDiverged(FloatingPointError):
@@ -71,6 +73,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.optim.plateau.mode must be 'min' or 'max'.")
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
+  if config.model.compute_dtype not in COMPUTE_DTYPES:
+    raise ValueError(f'config.model.compute_dtype must be one of '
+                     f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')
 
 
 def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -259,30 +264,6 @@ def print_table(title: str, results: Mapping[str, Mapping[str, float]]) -> str:
 # ------------------------------------------------------------------- loop ---
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag checked once per step (main thread only)."""
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # not in the main thread
-      self._previous = None
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning('SIGTERM received: saving a checkpoint and stopping.')
-    self.requested = True
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
-
-
 def _progress(total: int, initial: int):
   if jax.process_index() != 0:
     return contextlib.nullcontext(None)
@@ -360,11 +341,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  train_step = jax.jit(
-      make_train_step(graphdef, frontend, tx, scheds, config),
-      in_shardings=(repl, parallel.batch_sharding(mesh)),
-      out_shardings=(repl, repl), donate_argnums=(0,))
-  eval_loss = jax.jit(make_eval_loss(graphdef, frontend, config))
+  train_step = parallel.jit_train_step(
+      make_train_step(graphdef, frontend, tx, scheds, config), mesh)
+  eval_loss = parallel.jit_eval_step(
+      make_eval_loss(graphdef, frontend, config), mesh)
   predict = make_predict(graphdef, frontend, config)
   writer = MetricWriter(workdir)
 
@@ -385,6 +365,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
                                  config.eval.threshold)
       out.update({f'{name}/{k}': v for k, v in means.items()})
+    # Every process validates (the programs span all devices); process 0's
+    # numbers drive the collective decisions that follow (best/plateau/stop).
+    out = parallel.broadcast_from_first(out)
     writer.write(step, {f'val/{k}': v for k, v in out.items()})
     return out
 
@@ -410,14 +393,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
   t0, steps_timed = time.perf_counter(), 0
-  with _Preemption() as preempt, _progress(config.train.num_steps,
-                                           start) as bar:
+  with parallel.PreemptionWatch() as preempt, _progress(
+      config.train.num_steps, start) as bar:
     step = start
     while step < config.train.num_steps:
       batch = parallel.to_global(next(batches), mesh)
       state, metrics = train_step(state, batch)
       step += 1
       steps_timed += 1
+      preempted = preempt.reached(step)  # the same step on every process
       if bar is not None:
         bar.update(1)
       if step % config.train.log_every == 0 or step == config.train.num_steps:
@@ -434,26 +418,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       if step % config.train.eval_every == 0:
         val = validate(step, state.params)
         state, improved, stop = _after_validation(config, state, val)
+        state = parallel.replicate(state, mesh)  # host-updated scalars
         if improved:
           ckpt.save_best(step, state, config)
         stopped_early = stop
-      if (step % config.train.checkpoint_every == 0 or preempt.requested
+      if (step % config.train.checkpoint_every == 0 or preempted
           or stopped_early or step == config.train.num_steps):
         _check_finite(step, _host_scalars({'loss/total':
                                            metrics['loss/total']}), last_good)
         ckpt.save_latest(step, state, config)
         last_good = step
-      if preempt.requested:
+      if preempted:
         ckpt.wait()
         logging.warning('Stopped at step %d after SIGTERM; rerun the same '
                         'command to resume.', step)
+        batches.close()
         writer.close()
+        ckpt.close()
         return {'preempted_at_step': step}
       if stopped_early:
         logging.info('Early stop at step %d: %s did not improve for %d '
                      'validations.', step, config.eval.best_metric,
                      config.train.early_stop_patience)
         break
+  batches.close()
   ckpt.wait()
 
   # --- final evaluation with the best checkpoint (or the last state).
