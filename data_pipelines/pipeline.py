@@ -39,6 +39,7 @@ exactly as the uninterrupted run, and hosts receive disjoint items.
 * ``'mixture'``: named sources in fixed proportions,
   ``config.data.mixture.sources`` (e.g. ``('urmp/train', 'nsynth/train')``,
   see ``sources.py``: '<corpus>/<split>', 'synthetic/train',
+  'synthetic_mixtures/train',
   'fluidsynth/train'), ``.proportions`` (shares of every batch) and
   ``.use_labels`` (per source: whether its items are supervised). Each
   host's batch holds ``c_k = b * proportion_k / sum(proportions)`` items of
@@ -196,6 +197,10 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
   if name == 'synthetic/train':
     return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
                                       **kwargs)
+  if name == 'synthetic_mixtures/train':
+    return sources_lib.SyntheticMixtures(
+        config.seed, max_voices=config.data.max_voices, use_labels=use_labels,
+        **kwargs)
   if name == 'synthetic_drums/train':
     if use_labels:
       raise ValueError("'synthetic_drums/train' has no labels; set its "
@@ -211,7 +216,8 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     cls, _ = catalog.split_set_name(name)
   except ValueError as error:
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
-                     "are 'synthetic/train', 'synthetic_drums/train', "
+                     "are 'synthetic/train', 'synthetic_mixtures/train', "
+                     "'synthetic_drums/train', "
                      "'fluidsynth/train' and '<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],

@@ -19,6 +19,9 @@ process) and a restarted run reproduces the uninterrupted one.
   decoded from the raw corpus each time (``RawStore``).
 * ``fluidsynth_render.RenderedSource`` ('fluidsynth/train' without prepared
   shards): item i is random progression i rendered on the fly.
+* ``SyntheticMixtures`` ('synthetic_mixtures/train'): item i is synthetic
+  polyphonic mixture i (``synthetic.synth_mixture``) rendered at the excerpt
+  length, with or without its exact labels.
 * ``SyntheticDrums`` ('synthetic_drums/train'): item i is synthetic drum
   groove i (audio only; a percussion source when no E-GMD is at hand).
 
@@ -93,6 +96,38 @@ class SyntheticNotes(Source):
   def describe(self) -> str:
     kind = 'labelled' if self.labelled else 'audio only'
     return f'synthetic/train (synthetic NSynth-like notes, {kind})'
+
+
+class SyntheticMixtures(Source):
+  """Synthetic polyphonic mixtures of 1..max_voices voices (labelled)."""
+
+  def __init__(self, seed: int, *, max_voices: int, sample_rate: int,
+               hop_length: int, fmin: float, bins_per_octave: int,
+               n_bins: int, use_labels: bool = True):
+    self.name = 'synthetic_mixtures/train'
+    self.labelled = use_labels
+    self._seed, self._max_voices = seed, max_voices
+    self._sample_rate, self._hop_length = sample_rate, hop_length
+    self._grid = dict(fmin=fmin, bins_per_octave=bins_per_octave,
+                      n_bins=n_bins)
+
+  def item(self, index, n_samples):
+    track = synthetic.synth_mixture(
+        self._seed, int(index), split='train',
+        sample_rate=self._sample_rate, seconds=n_samples / self._sample_rate,
+        max_voices=self._max_voices, hop_length=self._hop_length)
+    audio = np.zeros(n_samples, np.float32)
+    audio[:min(n_samples, len(track.audio))] = track.audio[:n_samples]
+    if not self.labelled:
+      return audio, None
+    n_frames = 1 + n_samples // self._hop_length
+    return audio, labels_lib.frequencies_to_grid(track.ref_freqs[:n_frames],
+                                                 **self._grid)
+
+  def describe(self) -> str:
+    kind = 'labelled' if self.labelled else 'audio only'
+    return ('synthetic_mixtures/train (synthetic polyphonic mixtures of up to '
+            f'{self._max_voices} voices, {kind})')
 
 
 class SyntheticDrums(Source):

@@ -209,3 +209,25 @@ def test_bad_mixtures_are_one_line_errors(toy_dir):
   message = str(info.value)
   assert 'bach10/test' in message and 'dataset_dirs.bach10' in message
   assert toy_dir in message and '\n' not in message
+
+
+def test_synthetic_mixtures_source_matches_the_evaluation_renderer():
+  """Item i is synthetic mixture i at the excerpt length, labels on its bins."""
+  from data_pipelines import labels
+  from data_pipelines import synthetic
+  n = 11025  # 0.5 s
+  src = sources.SyntheticMixtures(3, max_voices=4, use_labels=True, **GRID)
+  audio, grid = src.item(5, n)
+  track = synthetic.synth_mixture(3, 5, seconds=0.5, max_voices=4)
+  np.testing.assert_array_equal(audio, track.audio)
+  assert grid.shape == (440, 1 + n // HOP) and grid.dtype == np.uint8
+  for frame, freqs in enumerate(track.ref_freqs):
+    want = set(labels.hz_to_bins(freqs).tolist()) if len(freqs) else set()
+    assert set(np.nonzero(grid[:, frame])[0].tolist()) == want
+  assert grid.sum() > 0
+  unlabelled = sources.SyntheticMixtures(3, max_voices=4, use_labels=False,
+                                         **GRID)
+  audio2, none = unlabelled.item(5, n)
+  assert none is None
+  np.testing.assert_array_equal(audio2, audio)
+  assert not np.array_equal(src.item(6, n)[0], audio)
