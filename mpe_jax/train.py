@@ -186,9 +186,14 @@ def make_predict(graphdef: nnx.GraphDef, frontend: Any,
 
 
 def evaluate_tracks(predict: Callable, params: Any, tracks: list,
-                    system: systems.System, frontend: Any, threshold: float
+                    system: systems.System, frontend: Any, threshold: float,
+                    track_metrics: Callable | None = None
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
-  """mir_eval scores of every track and their mean (host side)."""
+  """mir_eval scores of every track and their mean (host side).
+
+  ``track_metrics(params, track) -> {name: float}`` adds system-specific
+  scores (``System.make_track_metrics``).
+  """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
   for track in tracks:
@@ -198,6 +203,8 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
     scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
                                             est_times, est_freqs)
     scores['peak_salience'] = float(sal.max(axis=0).mean())
+    if track_metrics is not None:
+      scores.update(track_metrics(params, track))
     scores['name'] = track.name
     per_track.append(scores)
   numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
@@ -333,6 +340,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       out_shardings=(repl, repl), donate_argnums=(0,))
   eval_loss = jax.jit(make_eval_loss(graphdef, frontend, config))
   predict = make_predict(graphdef, frontend, config)
+  track_metrics = (system.make_track_metrics(graphdef, frontend, config)
+                   if system.make_track_metrics is not None else None)
   writer = MetricWriter(workdir)
 
   # --- validation data, loaded once.
@@ -348,7 +357,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       losses = eval_loss(params, _excerpt_batch(tracks, n_excerpt), val_key)
       out.update({f'{name}/{k}': v for k, v in _host_scalars(losses).items()})
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
-                                 config.eval.threshold)
+                                 config.eval.threshold, track_metrics)
       out.update({f'{name}/{k}': v for k, v in means.items()})
     writer.write(step, {f'val/{k}': v for k, v in out.items()})
     return out
@@ -361,7 +370,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     means, tracks = {}, {}
     for name, set_tracks in eval_sets.items():
       means[name], tracks[name] = evaluate_tracks(
-          predict, params, set_tracks, system, frontend, config.eval.threshold)
+          predict, params, set_tracks, system, frontend, config.eval.threshold,
+          track_metrics)
     print_table(title, means)
     return {'sets': means, 'tracks': tracks}
 
