@@ -105,57 +105,75 @@ def _write(path: str, audio: np.ndarray, sample_rate: int,
   sf.write(path, audio.astype(np.float32), sample_rate, subtype='FLOAT')
 
 
-def resynthesize_files(resynthesizer: Resynthesizer, paths: list[str],
-                       output_dir: str, *, normalize: bool = True,
-                       chunk_seconds: float = 30.0) -> list[dict[str, str]]:
-  """Writes both outputs of every file; returns paths and the SDR per file.
+def resynthesize_file(resynthesizer: Resynthesizer, path: str,
+                      output_dir: str, *, normalize: bool = True,
+                      chunk_seconds: float = 30.0) -> dict[str, str | float]:
+  """Writes both outputs of one file; returns their paths and the SDR.
 
   Raises:
-    data_pipelines.audio.AudioError: an input cannot be read.
+    data_pipelines.audio.AudioError: the input cannot be read.
   """
   from data_pipelines import audio as audio_lib  # pylint: disable=g-import-not-at-top
+  audio = audio_lib.load_audio(path, resynthesizer.sample_rate)
+  out = resynthesizer(audio, chunk_seconds=chunk_seconds)
+  name = os.path.splitext(os.path.basename(path))[0]
+  entry = {'input': path,
+           'sdr': separation.sdr(audio, out['reconstruction']),
+           'sdr_filtered': separation.sdr_filtered(audio,
+                                                   out['reconstruction'])}
   os.makedirs(output_dir, exist_ok=True)
-  results = []
-  for path in paths:
-    audio = audio_lib.load_audio(path, resynthesizer.sample_rate)
-    out = resynthesizer(audio, chunk_seconds=chunk_seconds)
-    name = os.path.splitext(os.path.basename(path))[0]
-    entry = {'input': path,
-             'sdr': separation.sdr(audio, out['reconstruction']),
-             'sdr_filtered': separation.sdr_filtered(
-                 audio, out['reconstruction'])}
-    for k in OUTPUTS:
-      entry[k] = os.path.join(output_dir, f'{name}.{k}.wav')
-      _write(entry[k], out[k], resynthesizer.sample_rate, normalize)
-    results.append(entry)
-  return results
+  for k in OUTPUTS:
+    entry[k] = os.path.join(output_dir, f'{name}.{k}.wav')
+    _write(entry[k], out[k], resynthesizer.sample_rate, normalize)
+  return entry
+
+
+def resynthesize_files(resynthesizer: Resynthesizer, paths: list[str],
+                       output_dir: str, *, normalize: bool = True,
+                       chunk_seconds: float = 30.0
+                       ) -> list[dict[str, str | float]]:
+  """``resynthesize_file`` for every path, in order."""
+  return [resynthesize_file(resynthesizer, p, output_dir, normalize=normalize,
+                            chunk_seconds=chunk_seconds) for p in paths]
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('checkpoint', None, 'Timbre-Trap workdir, checkpoints '
-                    'dir or step dir.')
-flags.DEFINE_string('output_dir', None, 'Directory for the written audio.')
-flags.DEFINE_enum('prefer', 'best', ['best', 'latest'], 'Checkpoint of a '
-                  'workdir to use.')
-flags.DEFINE_bool('normalize', True, 'Peak-normalise the written audio.')
-flags.DEFINE_float('chunk_seconds', 30.0, 'Audio processed per model call '
-                   '(rounded to whole CQT slices).')
-flags.DEFINE_bool('verbose', False, 'Show full tracebacks on errors.')
+
+
+def _define_flags() -> None:
+  """Command-line flags (defined only when run as a program, so that importing
+  this module next to other CLIs never clashes on flag names)."""
+  flags.DEFINE_string('checkpoint', None, 'Timbre-Trap workdir, checkpoints '
+                      'dir or step dir.')
+  flags.DEFINE_string('output_dir', None, 'Directory for the written audio.')
+  flags.DEFINE_enum('prefer', 'best', ['best', 'latest'], 'Checkpoint of a '
+                    'workdir to use.')
+  flags.DEFINE_bool('normalize', True, 'Peak-normalise the written audio.')
+  flags.DEFINE_float('chunk_seconds', 30.0, 'Audio processed per model call '
+                     '(rounded to whole CQT slices).')
+  flags.DEFINE_bool('verbose', False, 'Show full tracebacks on errors.')
+  flags.mark_flags_as_required(['checkpoint', 'output_dir'])
 
 
 def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError('give at least one audio file.')
+  if not FLAGS.verbose:
+    logging.set_verbosity(logging.WARNING)  # checkpoint-library chatter
   try:
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+      raise FileNotFoundError(f'audio file(s) not found: {", ".join(missing)}')
     resynth = Resynthesizer(FLAGS.checkpoint, prefer=FLAGS.prefer)
-    logging.info('Restored %s.', resynth.step_dir)
-    for entry in resynthesize_files(resynth, paths, FLAGS.output_dir,
-                                    normalize=FLAGS.normalize,
-                                    chunk_seconds=FLAGS.chunk_seconds):
-      print(f'{entry["input"]}: reconstruction SDR {entry["sdr"]:.2f} dB '
-            f'(filtered {entry["sdr_filtered"]:.2f} dB) -> '
-            f'{entry["reconstruction"]}, {entry["timbreless"]}', flush=True)
+    print(f'Restored {resynth.step_dir}', flush=True)
+    for path in paths:
+      entry = resynthesize_file(resynth, path, FLAGS.output_dir,
+                                normalize=FLAGS.normalize,
+                                chunk_seconds=FLAGS.chunk_seconds)
+      print(f'{path}: reconstruction SDR {entry["sdr"]:.2f} dB (filtered '
+            f'{entry["sdr_filtered"]:.2f} dB) -> {entry["reconstruction"]}, '
+            f'{entry["timbreless"]}', flush=True)
   except (ValueError, OSError, checkpointing.CheckpointError) as e:
     if FLAGS.verbose:
       raise
@@ -164,5 +182,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['checkpoint', 'output_dir'])
+  _define_flags()
   app.run(main)
