@@ -74,6 +74,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.latent_size = 128  # latent channels per frame
   config.model.norm = 'post_block'  # LayerNorm after each block (SS-MPE)
   config.model.switch_channel = False  # Timbre-Trap mode channel: off
+  config.model.film = False  # Timbre-Trap FiLM-conditioning ablation: off
+  config.model.skip_connections = False  # Timbre-Trap skip ablation: off
   config.model.compute_dtype = 'float32'  # 'bfloat16' on accelerators
 
   # --- objectives

@@ -16,8 +16,10 @@ import jax
 import ml_collections
 import numpy as np
 
+from mpe_jax.features import cqt as cqt_lib
 from mpe_jax.features import hcqt as hcqt_lib
 from mpe_jax.objectives import salience as salience_objectives
+from mpe_jax.objectives import timbre_trap as timbre_trap_objectives
 
 LossFn = Callable[[Any, Mapping[str, jax.Array], jax.Array, Any,
                    ml_collections.ConfigDict],
@@ -37,6 +39,9 @@ class System:
     frame_times: (frontend, n_frames) -> time (s) of each salience frame.
     validate: config -> None; raises a one-line ValueError when the config
       does not fit the system.
+    make_track_metrics: optional ``(graphdef, frontend, config) ->
+      ((params, track) -> {name: float})`` (or None): extra per-track scores
+      that evaluation adds to the multi-pitch ones (e.g. reconstruction SDR).
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -44,6 +49,8 @@ class System:
   bin_frequencies: Callable[[Any], np.ndarray]
   frame_times: Callable[[Any, int], np.ndarray]
   validate: Callable[[ml_collections.ConfigDict], None]
+  make_track_metrics: Callable[..., Callable[..., dict[str, float]] | None
+                               ] | None = None
 
 
 # --------------------------------------------- HCQT salience (SS-MPE, ISMIR) --
@@ -79,7 +86,25 @@ SALIENCE = System(
     validate=_validate_salience,
 )
 
-SYSTEMS: dict[str, System] = {'salience': SALIENCE}
+# ------------------------------------------- Timbre-Trap (complex CQT U-Net) --
+
+
+def _cqt_frontend(config: ml_collections.ConfigDict) -> cqt_lib.CQT:
+  return cqt_lib.make_cqt(cqt_lib.CQTConfig.from_config(config.cqt))
+
+
+TIMBRE_TRAP = System(
+    make_frontend=_cqt_frontend,
+    compute_losses=timbre_trap_objectives.compute_losses,
+    salience=timbre_trap_objectives.salience,
+    bin_frequencies=lambda cqt: cqt.bin_frequencies(),
+    frame_times=lambda cqt, n: cqt.frame_times(n),
+    validate=timbre_trap_objectives.validate_config,
+    make_track_metrics=timbre_trap_objectives.make_track_metrics,
+)
+
+SYSTEMS: dict[str, System] = {'salience': SALIENCE,
+                              'timbre_trap': TIMBRE_TRAP}
 
 
 def get_system(config: ml_collections.ConfigDict) -> System:

@@ -191,9 +191,14 @@ def make_predict(graphdef: nnx.GraphDef, frontend: Any,
 
 
 def evaluate_tracks(predict: Callable, params: Any, tracks: list,
-                    system: systems.System, frontend: Any, threshold: float
+                    system: systems.System, frontend: Any, threshold: float,
+                    track_metrics: Callable | None = None
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
-  """mir_eval scores of every track and their mean (host side)."""
+  """mir_eval scores of every track and their mean (host side).
+
+  ``track_metrics(params, track) -> {name: float}`` adds system-specific
+  scores (``System.make_track_metrics``).
+  """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
   for track in tracks:
@@ -203,6 +208,8 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
     scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
                                             est_times, est_freqs)
     scores['peak_salience'] = float(sal.max(axis=0).mean())
+    if track_metrics is not None:
+      scores.update(track_metrics(params, track))
     scores['name'] = track.name
     per_track.append(scores)
   numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
@@ -346,6 +353,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   eval_loss = parallel.jit_eval_step(
       make_eval_loss(graphdef, frontend, config), mesh)
   predict = make_predict(graphdef, frontend, config)
+  track_metrics = (system.make_track_metrics(graphdef, frontend, config)
+                   if system.make_track_metrics is not None else None)
   writer = MetricWriter(workdir)
 
   # --- validation sets are loaded once and kept (they are validated every
@@ -363,7 +372,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                  local_batch, val_key, config.hcqt)
       out.update({f'{name}/{k}': v for k, v in losses.items()})
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
-                                 config.eval.threshold)
+                                 config.eval.threshold, track_metrics)
       out.update({f'{name}/{k}': v for k, v in means.items()})
     # Every process validates (the programs span all devices); process 0's
     # numbers drive the collective decisions that follow (best/plateau/stop).
@@ -378,7 +387,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     for name in config.eval.evaluation_sets:
       set_tracks = val_tracks.get(name) or pipeline.eval_tracks(config, name)
       means[name], tracks[name] = evaluate_tracks(
-          predict, params, set_tracks, system, frontend, config.eval.threshold)
+          predict, params, set_tracks, system, frontend, config.eval.threshold,
+          track_metrics)
       del set_tracks
     print_table(title, means)
     return {'sets': means, 'tracks': tracks}

@@ -9,7 +9,11 @@ One class covers the three published configurations through ``config.model``:
   (strided/transposed) conv and its ELU (``norm='pre_activation'``);
   1,303,753 parameters.
 * ``timbre_trap`` -- real/imaginary CQT in and out, no LayerNorm
-  (``norm='none'``), a constant switch channel appended to the latent.
+  (``norm='none'``), a constant switch channel appended to the latent;
+  614,490 parameters. Its ablations: ``film`` (a FiLM layer on the latent,
+  conditioned on the one-hot mode, instead of the switch channel) and
+  ``skip_connections`` (encoder features added to the decoder's, one
+  learnable scalar weight per level, initialised to 1).
 
 Public layout is ``[batch, channel, bin, frame]``; internally the network runs
 channels-last ``[batch, frame, bin, channel]``.
@@ -64,18 +68,24 @@ class Encoder(nnx.Module):
                         if cfg.norm != 'none' else None)
 
   def __call__(self, x: jax.Array) -> jax.Array:
+    return self.features(x)[0]
+
+  def features(self, x: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
+    """Latent and the embedding after the input conv and after each block."""
     x = self.conv_in(x)
     if self.norm_in is not None:
       x = self.norm_in(x)
     x = layers._elu(x)
+    embeddings = [x]
     for i, block in enumerate(self.blocks):
       x = block(x)
       if self.block_norms is not None:
         x = self.block_norms[i](x)
+      embeddings.append(x)
     z = self.latent(x)
     if self.latent_norm is not None:
       z = self.latent_norm(z)
-    return z
+    return z, embeddings
 
 
 class Decoder(nnx.Module):
@@ -86,6 +96,14 @@ class Decoder(nnx.Module):
     ch = list(cfg.channels)[::-1]
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)[::-1]
     latent_in = cfg.latent_size + (1 if cfg.switch_channel else 0)
+    # FiLM on the latent: gamma, beta = Linear(one-hot [transcribe, reconstruct]).
+    self.film_gamma = (layers.linear(2, cfg.latent_size, rngs=rngs)
+                       if cfg.film else None)
+    self.film_beta = (layers.linear(2, cfg.latent_size, rngs=rngs)
+                      if cfg.film else None)
+    # One weight per encoder embedding (input conv + each block).
+    self.skip_weights = (nnx.Param(jnp.ones((len(ch),), jnp.float32))
+                         if cfg.skip_connections else None)
     self.conv_in = layers.ConvTransposeFreq(latent_in, ch[0], sizes[0], 1, 0,
                                             rngs=rngs, dtype=dtype)
     self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0])
@@ -103,47 +121,103 @@ class Decoder(nnx.Module):
     self.conv_out = layers.conv(ch[-1], cfg.out_channels, (3, 3), rngs=rngs,
                                 dtype=dtype)
 
-  def __call__(self, z: jax.Array) -> jax.Array:
+  def __call__(self, z: jax.Array,
+               skips: list[jax.Array] | None = None) -> jax.Array:
+    """``skips``: the encoder embeddings (``Encoder.features``), used when the
+    decoder has skip connections: level ``i`` from the end is added, times its
+    weight, after the input conv and after each block."""
     x = self.conv_in(z)
     if self.norm_in is not None and self.pre_activation:
       x = self.norm_in(x)
     x = layers._elu(x)
     if self.norm_in is not None and not self.pre_activation:
       x = self.norm_in(x)
+    x = self._skip(x, skips, -1)
     for i, block in enumerate(self.blocks):
       x = block(x)
       if self.block_norms is not None:
         x = self.block_norms[i](x)
+      x = self._skip(x, skips, -2 - i)
     return self.conv_out(x)
+
+  def _skip(self, x: jax.Array, skips: list[jax.Array] | None,
+            level: int) -> jax.Array:
+    if self.skip_weights is None:
+      return x
+    if skips is None:
+      raise ValueError('this decoder has skip connections: pass the encoder '
+                       'embeddings (Autoencoder.encode).')
+    w = self.skip_weights[...][level]
+    return x + (w * skips[level]).astype(x.dtype)
+
+  def condition(self, z: jax.Array, switch: jax.Array) -> jax.Array:
+    """FiLM of latent ``[B, T, 1, D]`` by switch ``[B]`` (1 = reconstruct)."""
+    one_hot = jnp.stack([1.0 - switch, switch], axis=-1).astype(jnp.float32)
+    gamma = self.film_gamma(one_hot)[:, None, None, :]  # [B, 1, 1, D]
+    beta = self.film_beta(one_hot)[:, None, None, :]
+    return (z * gamma + beta).astype(z.dtype)
 
 
 class Autoencoder(nnx.Module):
   """Salience autoencoder: ``[B, C_in, K, T] -> logits``.
 
   Returns ``[B, K, T]`` when ``out_channels == 1`` and ``[B, C_out, K, T]``
-  otherwise. With ``switch_channel`` the call takes ``switch`` (0 = transcribe,
-  1 = reconstruct; scalar or ``[B]``), appended to the latent as one channel.
+  otherwise. With ``switch_channel`` or ``film`` the call takes ``switch``
+  (0 = transcribe, 1 = reconstruct; scalar or ``[B]``): appended to the latent
+  as one constant channel, or turned into FiLM scale/shift of the latent.
+  ``encode``/``decode`` split the call so that one encoding can be decoded in
+  both modes.
   """
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     if cfg.norm not in NORMS:
       raise ValueError(f'model.norm must be one of {NORMS}, got {cfg.norm!r}')
+    if cfg.film and cfg.switch_channel:
+      raise ValueError('model.film replaces the switch channel: set '
+                       'model.switch_channel=False when model.film=True.')
     self.encoder = Encoder(cfg, rngs=rngs)
     self.decoder = Decoder(cfg, rngs=rngs)
     self.switch_channel = bool(cfg.switch_channel)
+    self.film = bool(cfg.film)
+    self.skip_connections = bool(cfg.skip_connections)
     self.out_channels = int(cfg.out_channels)
     self.compute_dtype = _dtype(cfg.compute_dtype)
 
-  def __call__(self, x: jax.Array, switch: jax.Array | float | None = None
-               ) -> jax.Array:
+  @property
+  def conditioned(self) -> bool:
+    """Whether calls need ``switch`` (switch channel or FiLM)."""
+    return self.switch_channel or self.film
+
+  def encode(self, x: jax.Array) -> tuple[jax.Array, list[jax.Array] | None]:
+    """``[B, C_in, K, T]`` -> (latent ``[B, T, 1, D]``, encoder embeddings).
+
+    The embeddings (channels-last) are returned only with skip connections.
+    """
     h = jnp.transpose(x, (0, 3, 2, 1)).astype(self.compute_dtype)  # [B,T,K,C]
-    z = self.encoder(h)  # [B, T, 1, latent]
-    if self.switch_channel:
+    if not self.skip_connections:
+      return self.encoder(h), None
+    return self.encoder.features(h)
+
+  def decode(self, z: jax.Array, switch: jax.Array | float | None = None,
+             skips: list[jax.Array] | None = None) -> jax.Array:
+    """Latent (+ embeddings) -> output, in the layout of ``__call__``."""
+    if self.conditioned:
       if switch is None:
-        raise ValueError('this model needs switch= (0 transcribe, 1 reconstruct)')
-      s = jnp.broadcast_to(jnp.asarray(switch, z.dtype).reshape(-1, 1, 1, 1),
-                           z.shape[:-1] + (1,))
-      z = jnp.concatenate([z, s], axis=-1)
-    y = self.decoder(z).astype(jnp.float32)  # [B, T, K, C_out]
+        raise ValueError('this model needs switch= (0 transcribe, '
+                         '1 reconstruct)')
+      s = jnp.broadcast_to(jnp.asarray(switch, jnp.float32).reshape(-1),
+                           (z.shape[0],))
+      if self.film:
+        z = self.decoder.condition(z, s)
+      else:
+        s = jnp.broadcast_to(s.astype(z.dtype)[:, None, None, None],
+                             z.shape[:-1] + (1,))
+        z = jnp.concatenate([z, s], axis=-1)
+    y = self.decoder(z, skips).astype(jnp.float32)  # [B, T, K, C_out]
     y = jnp.transpose(y, (0, 3, 2, 1))  # [B, C_out, K, T]
     return y[:, 0] if self.out_channels == 1 else y
+
+  def __call__(self, x: jax.Array, switch: jax.Array | float | None = None
+               ) -> jax.Array:
+    z, skips = self.encode(x)
+    return self.decode(z, switch, skips)

@@ -45,6 +45,15 @@ def conv(in_ch: int, out_ch: int, kernel: Sequence[int], *, rngs: nnx.Rngs,
       bias_init=_torch_uniform(fan_in), dtype=dtype, rngs=rngs)
 
 
+def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs,
+           dtype=None) -> nnx.Linear:
+  """A dense layer with PyTorch's default ``nn.Linear`` init."""
+  return nnx.Linear(in_features, out_features,
+                    kernel_init=_torch_uniform(in_features),
+                    bias_init=_torch_uniform(in_features), dtype=dtype,
+                    rngs=rngs)
+
+
 class ConvTransposeFreq(nnx.Module):
   """Transposed convolution that upsamples frequency by ``stride``.
 
