@@ -155,6 +155,20 @@ class NoteTracker:
 def write_midi(path: str, notes: Sequence[Note], *,
                program: int = 0) -> str:
   """Writes notes as a one-track MIDI file (120 bpm, 480 ticks/beat)."""
+  return _write_atomically(path, lambda f: _save_midi(f, notes, program))
+
+
+def _write_atomically(path: str, write) -> str:
+  out = AtomicFile(path, 'wb')
+  try:
+    write(out.file)
+    return out.commit()
+  except BaseException:
+    out.abort()
+    raise
+
+
+def _save_midi(file: IO, notes: Sequence[Note], program: int = 0) -> None:
   import mido  # pylint: disable=g-import-not-at-top
 
   ticks_per_beat, tempo = 480, 500_000  # 120 bpm: 960 ticks per second
@@ -178,13 +192,7 @@ def write_midi(path: str, notes: Sequence[Note], *,
   track.append(mido.MetaMessage('end_of_track', time=0))
   midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
   midi.tracks.append(track)
-  out = AtomicFile(path, 'wb')
-  try:
-    midi.save(file=out.file)
-    return out.commit()
-  except BaseException:
-    out.abort()
-    raise
+  midi.save(file=file)
 
 
 # --------------------------------------------------------- text formats ---
@@ -252,6 +260,9 @@ class Writers:
       raise ValueError(f'unknown output formats {unknown}; choose from '
                        f'{",".join(FORMATS)}.')
     self.stem, self.formats = stem, tuple(formats)
+    for target in self.paths():
+      if os.path.isdir(target):
+        raise IsADirectoryError(f'output {target} is an existing folder')
     self.freqs = np.asarray(bin_frequencies, np.float64)
     self.midi = hz_to_midi(self.freqs)
     self.dt, self.n_frames = float(frame_seconds), int(n_frames)
@@ -269,6 +280,7 @@ class Writers:
                   if {'png', 'npz'} & set(formats) else None)
     self.frames_written = 0
     self.notes: list[Note] = []
+    self._extra: list[AtomicFile] = []
 
   def paths(self) -> list[str]:
     return [self.stem + SUFFIXES[f] for f in self.formats]
@@ -302,34 +314,35 @@ class Writers:
 
   def commit(self) -> list[str]:
     """Finishes every output; returns the paths written."""
-    if self.frames_written != self.n_frames:
-      raise ValueError(f'{self.frames_written} of {self.n_frames} frames '
-                       'were written')
-    written = []
     times = np.arange(self.n_frames) * self.dt
     try:
+      if self.frames_written != self.n_frames:
+        raise ValueError(f'{self.frames_written} of {self.n_frames} frames '
+                         'were written')
+      # Every output is complete under its temporary name before any is
+      # renamed into place.
+      files = {'txt': self.txt, 'csv': self.csv}
       for f in self.formats:
-        path = self.stem + SUFFIXES[f]
-        if f == 'txt':
-          written.append(self.txt.commit())
-        elif f == 'csv':
-          written.append(self.csv.commit())
-        elif f == 'mid':
+        if f in files:
+          continue
+        files[f] = AtomicFile(self.stem + SUFFIXES[f], 'wb')
+        self._extra.append(files[f])
+        if f == 'mid':
           self.notes = self.tracker.finish()
-          written.append(write_midi(path, self.notes))
+          _save_midi(files[f].file, self.notes)
         elif f == 'npz':
-          written.append(write_npz(path, self.store.data, times, self.freqs))
+          _save_npz(files[f].file, self.store.data, times, self.freqs)
         elif f == 'png':
-          written.append(write_png(path, self.store.data, times, self.freqs,
-                                   threshold=self.threshold, title=self.title))
+          _save_png(files[f].file, self.store.data, times, self.freqs,
+                    threshold=self.threshold, title=self.title)
+      return [files[f].commit() for f in self.formats]
     except BaseException:
       self.abort()
       raise
-    return written
 
   def abort(self) -> None:
     """Removes the temporary files; earlier outputs stay as they were."""
-    for f in (self.txt, self.csv):
+    for f in [self.txt, self.csv] + self._extra:
       if f is not None:
         f.abort()
 
@@ -340,14 +353,14 @@ class Writers:
 def write_npz(path: str, salience: np.ndarray, times: np.ndarray,
               frequencies: np.ndarray) -> str:
   """``salience [K, T]``, ``times [T]`` (s), ``frequencies [K]`` (Hz)."""
-  out = AtomicFile(path, 'wb')
-  try:
-    np.savez(out.file, salience=salience, times=np.asarray(times, np.float64),
-             frequencies=np.asarray(frequencies, np.float64))
-    return out.commit()
-  except BaseException:
-    out.abort()
-    raise
+  return _write_atomically(
+      path, lambda f: _save_npz(f, salience, times, frequencies))
+
+
+def _save_npz(file: IO, salience, times, frequencies) -> None:
+  # np.savez streams a memmap into the archive in bounded buffers.
+  np.savez(file, salience=salience, times=np.asarray(times, np.float64),
+           frequencies=np.asarray(frequencies, np.float64))
 
 
 def _pooled(salience: np.ndarray, max_columns: int
@@ -421,6 +434,12 @@ def write_png(path: str, salience: np.ndarray, times: np.ndarray,
               frequencies: np.ndarray, *, threshold: float = 0.5,
               title: str = '') -> str:
   """Writes the salience-gram with its estimates as a PNG picture."""
+  return _write_atomically(path, lambda f: _save_png(
+      f, salience, times, frequencies, threshold=threshold, title=title))
+
+
+def _save_png(file: IO, salience, times, frequencies, *, threshold: float,
+              title: str) -> None:
   # A bare Figure renders with Agg and leaves pyplot's backend alone.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
@@ -432,10 +451,4 @@ def write_png(path: str, salience: np.ndarray, times: np.ndarray,
   if title:
     ax.set_title(title)
   fig.tight_layout()
-  out = AtomicFile(path, 'wb')
-  try:
-    fig.savefig(out.file, format='png')
-    return out.commit()
-  except BaseException:
-    out.abort()
-    raise
+  fig.savefig(file, format='png')

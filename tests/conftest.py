@@ -18,3 +18,49 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix='mpe_jax_xla_cache_')
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+
+# --- A trained-ish checkpoint shared by the transcription, evaluation, fault
+# and notebook tests: trained once per test session (pytest-xdist workers
+# share it through a file lock), never modified by the tests (copy it first).
+
+import contextlib  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import fcntl  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+TRAINED_STEPS = 2
+
+
+@contextlib.contextmanager
+def _file_lock(path):
+  with open(path, 'w') as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope='session')
+def tiny_trained_run(request, tmp_path_factory):
+  """Workdir of a finished 2-step run of ``tests/tiny_config.py``."""
+  root = tmp_path_factory.getbasetemp()
+  if hasattr(request.config, 'workerinput'):  # xdist: shared by all workers
+    root = root.parent
+  workdir = root / 'trained_run'
+  with _file_lock(str(root / 'trained_run.lock')):
+    if not (workdir / 'eval.json').exists():
+      import tiny_config  # pylint: disable=g-import-not-at-top
+      from mpe_jax import train  # pylint: disable=g-import-not-at-top
+      train.train_and_evaluate(tiny_config.get_config(str(TRAINED_STEPS)),
+                               str(workdir))
+  return workdir
+
+
+@pytest.fixture(scope='session')
+def tiny_predictor(tiny_trained_run):
+  """The trained run loaded for inference, with short (2-s) chunks."""
+  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+  return inference.load_predictor(str(tiny_trained_run), chunk_seconds=2.0,
+                                  batch_size=2)
