@@ -8,6 +8,7 @@ notebooks) in one process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging as py_logging
 import os
@@ -53,14 +54,25 @@ def parse(fv: flags.FlagValues, argv: Sequence[str], usage: str
   return rest[1:]
 
 
-def quiet_logging(verbose: bool) -> None:
-  """INFO logs (and library chatter) only with ``--verbose``."""
+@contextlib.contextmanager
+def quiet_logging(verbose: bool):
+  """INFO logs (and library chatter) only with ``--verbose``; the previous
+  levels come back on exit (the commands also run inside notebooks/tests)."""
+  names = ('jax', 'orbax', 'tensorflow')
+  saved = (logging.get_verbosity(),
+           [py_logging.getLogger(n).level for n in names])
   logging.set_verbosity(logging.INFO if verbose else logging.WARNING)
-  level = py_logging.INFO if verbose else py_logging.ERROR
-  for name in ('jax', 'orbax', 'absl', 'tensorflow'):
-    py_logging.getLogger(name).setLevel(level)
+  for name in names:
+    py_logging.getLogger(name).setLevel(py_logging.INFO if verbose
+                                        else py_logging.ERROR)
   if not verbose:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  try:
+    yield
+  finally:
+    logging.set_verbosity(saved[0])
+    for name, level in zip(names, saved[1]):
+      py_logging.getLogger(name).setLevel(level)
 
 
 def run_command(prog: str, body: Callable[[], int], verbose: Callable[[], bool]
@@ -81,8 +93,9 @@ def run_command(prog: str, body: Callable[[], int], verbose: Callable[[], bool]
 # ------------------------------------------------ --config.<key> overrides --
 
 
-def _load_config(spec: str):
-  """``path.py[:arg]`` -> the ConfigDict its ``get_config(arg)`` returns."""
+def load_config_file(spec: str):
+  """``path.py[:arg]`` -> the ConfigDict its ``get_config(arg)`` returns (the
+  ``--config`` flag's syntax, for notebooks and scripts)."""
   path, _, arg = spec.partition(':')
   module_spec = importlib.util.spec_from_file_location('_mpe_jax_config',
                                                        path)
@@ -108,7 +121,7 @@ def unknown_override(argv: Sequence[str], flag: str = 'config'
   if spec is None or not overrides:
     return None
   try:
-    config = _load_config(spec)
+    config = load_config_file(spec)
   except Exception:  # pylint: disable=broad-except  (reported by absl later)
     return None
   for path in overrides:

@@ -192,7 +192,7 @@ def write_report(report: Report, output_dir: str) -> list[str]:
 # -------------------------------------------------------------------- CLI ---
 
 
-def _define_flags():
+def _define_flags(argv: Sequence[str]):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
@@ -225,17 +225,23 @@ def _define_flags():
   config_flags.DEFINE_config_file(
       'config', None, 'With --pred_dir and no --checkpoint: the config whose '
       'data settings define the dataset (e.g. configs/ssmpe.py).',
-      flag_values=fv, lock_config=False)
+      flag_values=fv, lock_config=False, sys_argv=list(argv))
   return fv
 
 
 def run(argv: Sequence[str]) -> int:
   """The command line; returns the exit status (0, 1 or 2)."""
-  fv = _define_flags()
+  fv = _define_flags(argv)
 
   def body() -> int:
+    typo = cli.unknown_override(argv)
+    if typo:
+      raise cli.UsageError(typo)
     rest = cli.parse(fv, argv, USAGE)
-    cli.quiet_logging(fv.verbose)
+    with cli.quiet_logging(fv.verbose):
+      return command(rest)
+
+  def command(rest: list[str]) -> int:
     if rest:
       raise cli.UsageError(f'unexpected arguments {rest}')
     if not fv.dataset:

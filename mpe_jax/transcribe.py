@@ -438,7 +438,10 @@ def run(argv: Sequence[str]) -> int:
 
   def body() -> int:
     inputs = cli.parse(fv, argv, USAGE)
-    cli.quiet_logging(fv.verbose)
+    with cli.quiet_logging(fv.verbose):
+      return command(inputs)
+
+  def command(inputs: list[str]) -> int:
     if not fv.checkpoint:
       raise cli.UsageError('--checkpoint is required')
     if not inputs:
