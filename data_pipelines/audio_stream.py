@@ -236,8 +236,14 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 22050, *,
     rate, channels, frames = sfile.samplerate, sfile.channels, sfile.frames
     if frames == 0:
       raise AudioError(f'{path}: no samples (a valid header with 0 frames).')
-    expected = int(np.ceil(frames * sample_rate / rate)) + 16
-    sink = _Sink(expected, int(max_memory_seconds * sample_rate), spill_dir)
+    if 0 < frames < 1 << 40:
+      # A few samples of slack for the resampler, 1 % for formats whose frame
+      # count is an estimate.
+      expected = int(np.ceil(frames * sample_rate / rate * 1.01)) + 16
+    else:  # unknown length: grow in memory
+      expected, frames = sample_rate * 60, -1
+    sink = _Sink(expected, int(max_memory_seconds * sample_rate) if frames > 0
+                 else 1 << 62, spill_dir)
     resampler = None
     if rate != sample_rate:
       import soxr  # pylint: disable=g-import-not-at-top

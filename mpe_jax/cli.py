@@ -144,15 +144,24 @@ def config_flags_parser(fv: flags.FlagValues, flag: str = 'config'
   line (with the valid keys) before anything heavy is imported."""
 
   def parser(argv: list[str]) -> list[str]:
+    prog = os.path.basename(argv[0])
     message = unknown_override(argv, flag)
+    for arg in argv:
+      m = re.match(rf'^--?{flag}=([^:]*)', arg)
+      if m and not os.path.isfile(m.group(1)):
+        message = f'config file {m.group(1)} not found (--{flag}=FILE[:ARG])'
     if message is not None:
-      print(f'{os.path.basename(argv[0])}: error: {message}', file=sys.stderr)
+      print(f'{prog}: error: {message}', file=sys.stderr)
       raise SystemExit(USAGE)
     try:
       return fv(argv)
     except (flags.Error, AttributeError, KeyError, ValueError) as e:
-      prog = os.path.basename(argv[0])
-      print(f'{prog}: error: {" ".join(str(e).split())} (see --help)',
+      text = str(e)
+      if 'Traceback (most recent call last)' in text:  # keep the error line
+        lines = [l for l in text.splitlines() if l.strip()]
+        head = text.split(': Error whilst')[0].split(': Traceback')[0]
+        text = f'{head}: {lines[-1].strip()}'
+      print(f'{prog}: error: {" ".join(text.split())} (see --help)',
             file=sys.stderr)
       raise SystemExit(USAGE) from e
 

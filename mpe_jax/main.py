@@ -60,7 +60,8 @@ def main(argv):
           train.TrainingDiverged, checkpointing.CheckpointError) as e:
     if FLAGS.verbose:
       raise
-    print(f'mpe_jax: error: {type(e).__name__}: {e}', file=sys.stderr)
+    print(f'mpe_jax: error: {type(e).__name__}: {" ".join(str(e).split())}',
+          file=sys.stderr)
     sys.exit(1)
 
 

@@ -222,8 +222,10 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   if peak > 0:
     salience = predictor.salience(x / peak)
   else:  # digital silence: no pitch
-    salience = np.zeros((len(predictor.bin_frequencies),
-                         predictor.num_frames(len(x))), np.float32)
+    n_frames = (predictor.num_frames(len(x)) if predictor.streaming
+                else predictor.whole_file(x).shape[-1])
+    salience = np.zeros((len(predictor.bin_frequencies), n_frames),
+                        np.float32)
   times = predictor.frame_times(salience.shape[-1])
   freqs = multipitch.salience_to_multipitch(salience,
                                             predictor.bin_frequencies, thr)
