@@ -5,9 +5,10 @@ libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3, AIFF, ...), averages the channels,
 resamples each block with a streaming soxr resampler (the same 'HQ' filter as
 ``librosa.resample(res_type='soxr_hq')``, which ``audio.load_audio`` uses, so
 the result is identical) and stores the mono signal in memory, or, above
-``max_memory_seconds``, in a disk-backed ``np.memmap`` whose file is unlinked
-at once (nothing is left behind, even after a crash). Memory therefore stays
-bounded by the block size whatever the file length. Formats libsndfile cannot
+``max_memory_seconds``, in a temporary file that is unlinked at once (nothing
+is left behind, even after a crash) and read back by slices
+(``DiskSamples``). Memory therefore stays bounded by the block size whatever
+the file length. Formats libsndfile cannot
 open are decoded whole by librosa (audioread/ffmpeg) instead.
 
 Behaviour for problem files (every error is an ``audio.AudioError`` with one
@@ -52,8 +53,8 @@ class DecodedAudio:
 
   Attributes:
     path: the file.
-    samples: ``[N]`` float32 mono samples at ``sample_rate`` (an ``np.memmap``
-      for long files).
+    samples: ``[N]`` float32 mono samples at ``sample_rate`` (a
+      ``DiskSamples`` for long files: slice it to read).
     sample_rate: Hz of ``samples``.
     source_rate: Hz of the file.
     channels: channels in the file (averaged into ``samples``).
@@ -74,44 +75,99 @@ class DecodedAudio:
 
   @property
   def on_disk(self) -> bool:
-    return isinstance(self.samples, np.memmap)
+    return isinstance(self.samples, DiskSamples)
 
   def normalize(self) -> None:
-    """Divides the samples by their peak in place (silence stays zero)."""
+    """Divides the samples by their peak (silence stays zero)."""
     if self.peak > 0:
-      for i in range(0, len(self.samples), 1 << 20):
-        self.samples[i:i + (1 << 20)] /= np.float32(self.peak)
+      if self.on_disk:
+        self.samples.scale /= self.peak
+      else:
+        self.samples /= np.float32(self.peak)
       self.peak = 1.0
 
 
+class DiskSamples:
+  """A long float32 signal in an unlinked temporary file, read by slices.
+
+  Supports ``len``, ``x[a:b]`` (a new float32 array, times ``scale``) and
+  ``np.asarray(x)``. Reads go through the page cache with ``os.pread``, so
+  they do not add to the process's resident memory (a memory map would).
+  """
+
+  def __init__(self, spill_dir: str | None = None):
+    fd, path = tempfile.mkstemp(prefix='mpe_jax_audio_', suffix='.f32',
+                                dir=spill_dir)
+    os.unlink(path)  # the open descriptor keeps it; nothing is left behind
+    self._fd, self._n, self.scale = fd, 0, 1.0
+    self.dtype = np.dtype(np.float32)
+
+  def append(self, x: np.ndarray) -> None:
+    data = np.ascontiguousarray(x, np.float32).tobytes()
+    written = os.pwrite(self._fd, data, self._n * 4)
+    if written != len(data):
+      raise OSError(f'short write to the temporary audio file ({written} of '
+                    f'{len(data)} bytes)')
+    self._n += len(x)
+
+  def __len__(self) -> int:
+    return self._n
+
+  @property
+  def shape(self) -> tuple[int]:
+    return (self._n,)
+
+  def __getitem__(self, index: slice) -> np.ndarray:
+    if not isinstance(index, slice) or index.step not in (None, 1):
+      raise TypeError('DiskSamples supports contiguous slices only')
+    start, stop, _ = index.indices(self._n)
+    if stop <= start:
+      return np.zeros(0, np.float32)
+    data = os.pread(self._fd, (stop - start) * 4, start * 4)
+    out = np.frombuffer(data, np.float32).copy()
+    if self.scale != 1.0:
+      out *= np.float32(self.scale)
+    return out
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    out = self[:]
+    return out if dtype is None else out.astype(dtype)
+
+  def close(self) -> None:
+    if self._fd >= 0:
+      os.close(self._fd)
+      self._fd = -1
+
+  def __del__(self):
+    self.close()
+
+
 class _Sink:
-  """Growing float32 storage: RAM up to a limit, then an unlinked memmap."""
+  """Growing float32 storage: RAM up to a limit, then a ``DiskSamples``."""
 
   def __init__(self, expected: int, max_memory: int, spill_dir: str | None):
     self.n = 0
     if expected > max_memory:
-      fd, path = tempfile.mkstemp(prefix='mpe_jax_audio_', suffix='.f32',
-                                  dir=spill_dir)
-      os.close(fd)
-      try:
-        self.data = np.memmap(path, np.float32, 'w+', shape=(expected,))
-      finally:
-        os.unlink(path)  # the mapping stays valid; no file is left behind
+      self.data = DiskSamples(spill_dir)
     else:
       self.data = np.empty(expected, np.float32)
 
   def append(self, x: np.ndarray) -> None:
+    if isinstance(self.data, DiskSamples):
+      self.data.append(x)
+      self.n = len(self.data)
+      return
     end = self.n + len(x)
     if end > len(self.data):  # a resampler may emit a few extra samples
-      if isinstance(self.data, np.memmap):
-        raise AudioError(f'decoded more samples ({end}) than the header '
-                         f'announced ({len(self.data)}).')
       self.data = np.concatenate(
           [self.data, np.empty(end - len(self.data) + 4096, np.float32)])
     self.data[self.n:end] = x
     self.n = end
 
-  def result(self) -> np.ndarray:
+  def result(self):
+    if isinstance(self.data, DiskSamples):
+      return self.data
     return self.data[:self.n]
 
 
@@ -217,8 +273,8 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = 22050, *,
     path: the audio file.
     sample_rate: output rate in Hz.
     block_seconds: seconds read from the file at a time.
-    max_memory_seconds: longer outputs go to an unlinked temporary memmap.
-    spill_dir: directory for that memmap (default: the system temp dir).
+    max_memory_seconds: longer outputs go to an unlinked temporary file.
+    spill_dir: directory for that file (default: the system temp dir).
 
   Returns:
     The decoded audio (not normalised; see ``DecodedAudio.normalize``).

@@ -36,6 +36,7 @@ import numpy as np
 
 from mpe_jax import cli
 from mpe_jax import outputs as outputs_lib
+from mpe_jax.evaluation import multipitch
 
 USAGE = """Score a checkpoint or predictions on an evaluation set.
 
@@ -70,7 +71,6 @@ class Report:
 
 
 def _score(track, est_times, est_freqs) -> dict[str, Any]:
-  from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
   scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
                                           est_times, est_freqs)
   return {'name': track.name, **scores}
@@ -79,7 +79,6 @@ def _score(track, est_times, est_freqs) -> dict[str, Any]:
 def _finish(dataset: str, source: str, threshold: float | None,
             tracks: list[dict[str, Any]], failures: list[dict[str, str]]
             ) -> Report:
-  from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
   numeric = [{k: v for k, v in t.items() if k != 'name'} for t in tracks]
   return Report(dataset, source, threshold, multipitch.mean_scores(numeric),
                 tracks, failures)
@@ -100,7 +99,6 @@ def evaluate_predictor(predictor, tracks: Sequence, dataset: str, *,
     prediction_dir: also write each track's ``<name>.multipitch.txt`` there.
     verbose: print tracebacks of failed tracks.
   """
-  from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 
   thr = float(predictor.config.eval.threshold if threshold is None
               else threshold)

@@ -28,7 +28,6 @@ Files no longer than one chunk, and systems that declare no
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from typing import Any, Iterator
 
@@ -68,7 +67,7 @@ def time_receptive_field(model: nnx.Module) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Chunk:
-  """One model call: frames ``[start, start + length)``, keeping ``[lo, hi)``."""
+  """One model call: frames ``[start, start + length)``, keeps ``[lo, hi)``."""
   start: int
   length: int
   lo: int
@@ -217,7 +216,8 @@ class Predictor:
   # ---------------------------------------------------------- inference --
 
   def whole_file(self, audio: np.ndarray) -> np.ndarray:
-    """``[K, T]`` salience of ``[N]`` audio in one call (compiles per length)."""
+    """``[K, T]`` salience of ``[N]`` audio in one call (one compile per
+    length)."""
     audio = jnp.asarray(np.asarray(audio, np.float32))[None]
     return np.asarray(self._whole(self.params, self.frontend, audio))[0]
 
@@ -254,10 +254,11 @@ class Predictor:
 
   def stream(self, audio: np.ndarray, *, progress: Any = None
              ) -> Iterator[tuple[int, np.ndarray]]:
-    """Salience of ``[N]`` audio as consecutive ``(first_frame, [K, n])`` blocks.
+    """Salience of ``[N]`` audio as consecutive ``(first_frame, [K, n])``.
 
     Args:
-      audio: mono samples at ``sample_rate`` (an array or a memmap; read one
+      audio: mono samples at ``sample_rate`` (an array, or anything with
+        ``len`` and slicing such as ``audio_stream.DiskSamples``; read one
         chunk at a time).
       progress: optional tqdm-like object; ``update(frames)`` per block.
 

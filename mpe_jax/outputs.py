@@ -29,6 +29,7 @@ import dataclasses
 import math
 import os
 import tempfile
+import zipfile
 from typing import IO, Sequence
 
 import numpy as np
@@ -215,29 +216,58 @@ def read_multipitch(path: str) -> tuple[np.ndarray, list[np.ndarray]]:
 # ---------------------------------------------------------------- sinks ---
 
 
-class SalienceStore:
-  """``[K, T]`` float32 salience kept in memory, or in an unlinked temporary
-  memmap when larger than ``max_bytes``."""
+class NpzStream:
+  """Writes ``salience [K, T]`` into an ``.npz`` archive block by block.
 
-  def __init__(self, n_bins: int, n_frames: int, *,
-               max_bytes: int = 256 << 20, spill_dir: str | None = None):
-    shape = (n_bins, n_frames)
-    if n_bins * n_frames * 4 > max_bytes:
-      fd, path = tempfile.mkstemp(prefix='mpe_jax_salience_', dir=spill_dir)
-      os.close(fd)
-      try:
-        self.data = np.memmap(path, np.float32, 'w+', shape=shape)
-      finally:
-        os.unlink(path)
-    else:
-      self.data = np.zeros(shape, np.float32)
+  The array is stored in Fortran order (its bytes are time-major, so blocks
+  of frames are appended as they come); ``np.load`` returns it as a ``[K, T]``
+  array. ``times`` and ``frequencies`` are added on ``finish``.
+  """
 
-  def write(self, first_frame: int, block: np.ndarray) -> None:
-    self.data[:, first_frame:first_frame + block.shape[-1]] = block
+  def __init__(self, file: IO, n_bins: int, n_frames: int):
+    self._zip = zipfile.ZipFile(file, 'w', zipfile.ZIP_STORED,
+                                allowZip64=True)
+    self._member = self._zip.open('salience.npy', 'w', force_zip64=True)
+    np.lib.format.write_array_header_1_0(self._member, {
+        'descr': np.lib.format.dtype_to_descr(np.dtype('<f4')),
+        'fortran_order': True, 'shape': (int(n_bins), int(n_frames))})
+
+  def add(self, block: np.ndarray) -> None:
+    self._member.write(np.ascontiguousarray(block.T, '<f4').tobytes())
+
+  def finish(self, times: np.ndarray, frequencies: np.ndarray) -> None:
+    self._member.close()
+    for name, value in (('times', times), ('frequencies', frequencies)):
+      with self._zip.open(f'{name}.npy', 'w', force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asarray(value, np.float64))
+    self._zip.close()
+
+
+class PooledSalience:
+  """The maximum of ``[K, T]`` salience over groups of ``factor`` frames
+  (at most ``max_columns`` groups), accumulated block by block."""
+
+  def __init__(self, n_bins: int, n_frames: int, max_columns: int = 4000):
+    self.factor = max(1, int(math.ceil(n_frames / max_columns)))
+    self.data = np.zeros((n_bins, int(math.ceil(n_frames / self.factor))),
+                         np.float32)
+
+  def add(self, first_frame: int, block: np.ndarray) -> None:
+    if block.shape[-1] == 0:
+      return
+    groups = (first_frame + np.arange(block.shape[-1])) // self.factor
+    starts = np.flatnonzero(np.diff(groups, prepend=-1))
+    maxima = np.maximum.reduceat(block, starts, axis=-1)  # [K, groups]
+    cols = groups[starts]
+    self.data[:, cols] = np.maximum(self.data[:, cols], maxima)
 
 
 class Writers:
   """All requested outputs of one audio file, fed block by block.
+
+  Nothing grows with the file's length except the notes: the text outputs
+  are written as blocks arrive, the ``.npz`` archive too, and the picture
+  keeps at most 4,000 (pooled) columns.
 
   Args:
     stem: output path without suffix (``<output_dir>/<name>``).
@@ -254,7 +284,7 @@ class Writers:
                bin_frequencies: np.ndarray, frame_seconds: float,
                n_frames: int, *, threshold: float,
                min_note_seconds: float = 0.05, max_gap_seconds: float = 0.03,
-               title: str = '', spill_dir: str | None = None):
+               title: str = ''):
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
       raise ValueError(f'unknown output formats {unknown}; choose from '
@@ -264,23 +294,28 @@ class Writers:
       if os.path.isdir(target):
         raise IsADirectoryError(f'output {target} is an existing folder')
     self.freqs = np.asarray(bin_frequencies, np.float64)
-    self.midi = hz_to_midi(self.freqs)
     self.dt, self.n_frames = float(frame_seconds), int(n_frames)
     self.threshold, self.title = float(threshold), title
-    self.txt = AtomicFile(stem + SUFFIXES['txt']) if 'txt' in formats else None
-    self.csv = AtomicFile(stem + SUFFIXES['csv']) if 'csv' in formats else None
-    if self.csv is not None:
-      self.csv.file.write('time_s,frequency_hz,midi,note,salience\n')
+    self.frames_written = 0
+    self.notes: list[Note] = []
+    self._files: dict[str, AtomicFile] = {}
+    try:
+      for f in self.formats:
+        self._files[f] = AtomicFile(stem + SUFFIXES[f],
+                                    'w' if f in ('txt', 'csv') else 'wb')
+    except BaseException:
+      self.abort()
+      raise
+    if 'csv' in self._files:
+      self._files['csv'].file.write('time_s,frequency_hz,midi,note,salience\n')
     self.tracker = (NoteTracker(frame_seconds,
                                 min_note_seconds=min_note_seconds,
                                 max_gap_seconds=max_gap_seconds)
                     if 'mid' in formats else None)
-    self.store = (SalienceStore(len(self.freqs), self.n_frames,
-                                spill_dir=spill_dir)
-                  if {'png', 'npz'} & set(formats) else None)
-    self.frames_written = 0
-    self.notes: list[Note] = []
-    self._extra: list[AtomicFile] = []
+    self.npz = (NpzStream(self._files['npz'].file, len(self.freqs),
+                          self.n_frames) if 'npz' in formats else None)
+    self.pooled = (PooledSalience(len(self.freqs), self.n_frames)
+                   if 'png' in formats else None)
 
   def paths(self) -> list[str]:
     return [self.stem + SUFFIXES[f] for f in self.formats]
@@ -290,61 +325,60 @@ class Writers:
     if first_frame != self.frames_written:
       raise ValueError(f'blocks out of order: got frame {first_frame}, '
                        f'expected {self.frames_written}')
+    block = np.asarray(block, np.float32)
     active = peak_mask(block, self.threshold)  # [K, n]
     n = block.shape[-1]
     freqs = [self.freqs[active[:, t]] for t in range(n)]
     values = [block[active[:, t], t] for t in range(n)]
     times = (first_frame + np.arange(n)) * self.dt
-    if self.txt is not None:
-      self.txt.file.write(''.join(format_multipitch_line(t, f)
-                                  for t, f in zip(times, freqs)))
-    if self.csv is not None:
+    if 'txt' in self._files:
+      self._files['txt'].file.write(''.join(
+          format_multipitch_line(t, f) for t, f in zip(times, freqs)))
+    if 'csv' in self._files:
       rows = []
       for t, f, v in zip(times, freqs, values):
-        for hz, s in zip(f, v):
+        for hz, sal in zip(f, v):
           m = float(hz_to_midi(hz))
           rows.append(f'{t:.6f},{hz:.3f},{m:.2f},{note_name(round(m))},'
-                      f'{s:.4f}\n')
-      self.csv.file.write(''.join(rows))
+                      f'{sal:.4f}\n')
+      self._files['csv'].file.write(''.join(rows))
     if self.tracker is not None:
       self.tracker.update(first_frame, freqs, values)
-    if self.store is not None:
-      self.store.write(first_frame, block)
+    if self.npz is not None:
+      self.npz.add(block)
+    if self.pooled is not None:
+      self.pooled.add(first_frame, block)
     self.frames_written += n
 
   def commit(self) -> list[str]:
-    """Finishes every output; returns the paths written."""
+    """Finishes every output; returns the paths written.
+
+    Every output is complete under its temporary name before any is renamed
+    into place; on an error none is.
+    """
     times = np.arange(self.n_frames) * self.dt
     try:
       if self.frames_written != self.n_frames:
         raise ValueError(f'{self.frames_written} of {self.n_frames} frames '
                          'were written')
-      # Every output is complete under its temporary name before any is
-      # renamed into place.
-      files = {'txt': self.txt, 'csv': self.csv}
-      for f in self.formats:
-        if f in files:
-          continue
-        files[f] = AtomicFile(self.stem + SUFFIXES[f], 'wb')
-        self._extra.append(files[f])
-        if f == 'mid':
-          self.notes = self.tracker.finish()
-          _save_midi(files[f].file, self.notes)
-        elif f == 'npz':
-          _save_npz(files[f].file, self.store.data, times, self.freqs)
-        elif f == 'png':
-          _save_png(files[f].file, self.store.data, times, self.freqs,
-                    threshold=self.threshold, title=self.title)
-      return [files[f].commit() for f in self.formats]
+      if self.tracker is not None:
+        self.notes = self.tracker.finish()
+        _save_midi(self._files['mid'].file, self.notes)
+      if self.npz is not None:
+        self.npz.finish(times, self.freqs)
+      if self.pooled is not None:
+        _save_png(self._files['png'].file, self.pooled.data, times,
+                  self.freqs, threshold=self.threshold, title=self.title,
+                  factor=self.pooled.factor)
+      return [self._files[f].commit() for f in self.formats]
     except BaseException:
       self.abort()
       raise
 
   def abort(self) -> None:
     """Removes the temporary files; earlier outputs stay as they were."""
-    for f in [self.txt, self.csv] + self._extra:
-      if f is not None:
-        f.abort()
+    for f in self._files.values():
+      f.abort()
 
 
 # -------------------------------------------------------- arrays, images ---
@@ -353,58 +387,45 @@ class Writers:
 def write_npz(path: str, salience: np.ndarray, times: np.ndarray,
               frequencies: np.ndarray) -> str:
   """``salience [K, T]``, ``times [T]`` (s), ``frequencies [K]`` (Hz)."""
-  return _write_atomically(
-      path, lambda f: _save_npz(f, salience, times, frequencies))
-
-
-def _save_npz(file: IO, salience, times, frequencies) -> None:
-  # np.savez streams a memmap into the archive in bounded buffers.
-  np.savez(file, salience=salience, times=np.asarray(times, np.float64),
-           frequencies=np.asarray(frequencies, np.float64))
+  def save(file):
+    np.savez(file, salience=salience, times=np.asarray(times, np.float64),
+             frequencies=np.asarray(frequencies, np.float64))
+  return _write_atomically(path, save)
 
 
 def _pooled(salience: np.ndarray, max_columns: int
             ) -> tuple[np.ndarray, int]:
-  """Max over groups of ``factor`` frames so that at most ``max_columns``
-  remain; read in slices (works on memmaps)."""
-  k, t = salience.shape
-  factor = max(1, int(math.ceil(t / max_columns)))
-  if factor == 1:
-    return np.asarray(salience, np.float32), 1
-  cols = int(math.ceil(t / factor))
-  out = np.zeros((k, cols), np.float32)
-  step = factor * 1024
-  for start in range(0, t, step):
-    part = np.asarray(salience[:, start:start + step], np.float32)
-    n = part.shape[1]
-    pad = (-n) % factor
-    if pad:
-      part = np.pad(part, ((0, 0), (0, pad)))
-    c0 = start // factor
-    out[:, c0:c0 + part.shape[1] // factor] = part.reshape(
-        k, -1, factor).max(axis=2)
-  return out, factor
+  """Max over groups of frames so that at most ``max_columns`` remain."""
+  pooled = PooledSalience(salience.shape[0], salience.shape[1], max_columns)
+  pooled.add(0, np.asarray(salience, np.float32))
+  return pooled.data, pooled.factor
 
 
 def plot_salience(ax, salience: np.ndarray, times: np.ndarray,
                   frequencies: np.ndarray, *, threshold: float = 0.5,
-                  max_columns: int = 4000, estimates: bool = True):
+                  max_columns: int = 4000, estimates: bool = True,
+                  factor: int | None = None):
   """Draws a salience-gram on a matplotlib axis (pitch in note names).
 
   Args:
     ax: matplotlib axes.
-    salience: ``[K, T]`` in [0, 1] (array or memmap).
-    times: ``[T]`` frame times (s).
+    salience: ``[K, T]`` in [0, 1], or already pooled (see ``factor``).
+    times: ``[T]`` frame times (s) of the unpooled frames.
     frequencies: ``[K]`` bin frequencies (Hz), log-spaced.
     threshold: peaks at or above it are drawn as the estimates.
     max_columns: longer salience-grams are shown as the maximum over groups
       of frames (the estimates are then the peaks of that maximum).
     estimates: draw the estimates.
+    factor: ``salience`` is already the maximum over groups of ``factor``
+      frames (``PooledSalience``).
 
   Returns:
     The image artist.
   """
-  pooled, factor = _pooled(salience, max_columns)
+  if factor is None:
+    pooled, factor = _pooled(salience, max_columns)
+  else:
+    pooled = np.asarray(salience, np.float32)
   midi = hz_to_midi(frequencies)
   dt = float(times[1] - times[0]) if len(times) > 1 else 0.0116
   half_bin = (midi[-1] - midi[0]) / max(len(midi) - 1, 1) / 2
@@ -439,14 +460,15 @@ def write_png(path: str, salience: np.ndarray, times: np.ndarray,
 
 
 def _save_png(file: IO, salience, times, frequencies, *, threshold: float,
-              title: str) -> None:
+              title: str, factor: int | None = None) -> None:
   # A bare Figure renders with Agg and leaves pyplot's backend alone.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   duration = float(times[-1] - times[0]) if len(times) > 1 else 0.0
   fig = Figure(figsize=(min(20.0, max(8.0, 0.25 * duration)), 5.0), dpi=100)
   ax = fig.add_subplot()
-  image = plot_salience(ax, salience, times, frequencies, threshold=threshold)
+  image = plot_salience(ax, salience, times, frequencies, threshold=threshold,
+                        factor=factor)
   fig.colorbar(image, ax=ax, label='salience', pad=0.01)
   if title:
     ax.set_title(title)

@@ -40,6 +40,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from data_pipelines import audio as audio_lib
+from data_pipelines import audio_stream
 from mpe_jax import cli
 from mpe_jax import outputs as outputs_lib
 from mpe_jax.evaluation.peaks import peak_mask
@@ -202,6 +204,8 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   Raises:
     ValueError: empty audio or NaN/Inf samples.
   """
+
+  # mir_eval (scipy.stats) is a slow import the command line does not need.
   from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 
   x = np.asarray(audio, np.float32)
@@ -259,8 +263,6 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
                     progress: Any = None) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors)."""
-  from data_pipelines import audio as audio_lib  # pylint: disable=g-import-not-at-top
-  from data_pipelines import audio_stream  # pylint: disable=g-import-not-at-top
 
   result = FileResult(job.source)
   if job.error:

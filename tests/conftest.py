@@ -33,7 +33,8 @@ TRAINED_STEPS = 2
 
 
 @contextlib.contextmanager
-def _file_lock(path):
+def file_lock(path):
+  """An exclusive lock on ``path`` shared by pytest-xdist workers."""
   with open(path, 'w') as f:
     fcntl.flock(f, fcntl.LOCK_EX)
     try:
@@ -49,7 +50,7 @@ def tiny_trained_run(request, tmp_path_factory):
   if hasattr(request.config, 'workerinput'):  # xdist: shared by all workers
     root = root.parent
   workdir = root / 'trained_run'
-  with _file_lock(str(root / 'trained_run.lock')):
+  with file_lock(str(root / 'trained_run.lock')):
     if not (workdir / 'eval.json').exists():
       import tiny_config  # pylint: disable=g-import-not-at-top
       from mpe_jax import train  # pylint: disable=g-import-not-at-top

@@ -50,7 +50,8 @@ def test_notebook_code_cells_run(tmp_path, monkeypatch, tiny_trained_run):
   for cell in _code_cells():
     source = tiny if 'parameters' in cell.metadata.get('tags', []) else (
         cell.source)
-    exec(compile(source, 'quickstart.ipynb', 'exec'), namespace)  # pylint: disable=exec-used
+    code = compile(source, 'quickstart.ipynb', 'exec')
+    exec(code, namespace)  # pylint: disable=exec-used
   assert os.path.exists(workdir / 'eval.json')
   assert namespace['results']['final']['sets']['synthetic_mixtures/test']
   result = namespace['result']
