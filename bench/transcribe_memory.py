@@ -2,6 +2,7 @@
 with the file's length.
 
     python bench/transcribe_memory.py --checkpoint=runs/quick [--minutes=30]
+    python bench/transcribe_memory.py --minutes=60 --steps=decode
 
 Writes 44.1-kHz stereo 16-bit WAV files of synthetic music (a 1-minute
 anchor and a ``--minutes`` file, default 30), then runs each step in a fresh
@@ -66,10 +67,18 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--checkpoint', required=True)
+  parser.add_argument('--checkpoint', default=None,
+                      help='a training workdir (needed for --steps=transcribe)')
   parser.add_argument('--minutes', type=float, default=30.0)
   parser.add_argument('--anchor_minutes', type=float, default=1.0)
+  parser.add_argument('--steps', default='decode,transcribe',
+                      help='comma-separated subset of decode,transcribe')
   args = parser.parse_args()
+  steps = args.steps.split(',')
+  if set(steps) - {'decode', 'transcribe'}:
+    parser.error(f'unknown --steps {args.steps}; choose from decode,transcribe')
+  if 'transcribe' in steps and not args.checkpoint:
+    parser.error('--steps=transcribe needs --checkpoint')
 
   with tempfile.TemporaryDirectory(prefix='mpe_jax_bench_') as tmp:
     files = {}
@@ -83,7 +92,7 @@ def main() -> None:
     print(f'# {time.strftime("%Y-%m-%d")}, {os.cpu_count()} CPU cores; '
           f'anchor = {args.anchor_minutes:g} min, ours = {args.minutes:g} '
           'min of 44.1-kHz stereo 16-bit WAV')
-    for step in ('decode', 'transcribe'):
+    for step in steps:
       rss = {}
       for name, path in files.items():
         if step == 'decode':

@@ -111,7 +111,7 @@ def _music(seconds):
 
 def test_chunked_salience_equals_whole_file(tiny_predictor):
   p = tiny_predictor
-  x = _music(9.0)
+  x = _music(6.0)
   plan = p.chunks(len(x))
   assert p.margin == 16 + 50  # 8192-point HCQT frames: 16 hops of context
   assert len(plan) >= 5 and {c.length for c in plan} == {p.chunk_frames}
