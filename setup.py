@@ -22,6 +22,9 @@ INSTALL_REQUIRES = [
     'numpy==2.4.6',
     'scipy==1.17.1',
     'soundfile==0.14.0',
+    # Streaming resampler (also a librosa dependency); mpe_jax.transcribe
+    # resamples long files block by block with it.
+    'soxr',
     'tqdm',
     'matplotlib',
     'mido',

@@ -67,8 +67,24 @@ class Checkpointer:
     return self.latest.latest_step()
 
   def restore_latest(self, abstract_state: Any) -> tuple[Any, int] | None:
-    """Newest readable checkpoint (falls back to older ones with a warning)."""
-    return _restore_newest(self.latest, abstract_state)
+    """Newest readable checkpoint (falls back to older ones with a warning).
+
+    Newer steps that cannot be read are moved to
+    ``checkpoints/unreadable/latest-<step>`` so that the resumed run writes
+    those steps again. Returns ``None`` when there is no checkpoint.
+
+    Raises:
+      CheckpointError: checkpoints exist but none of them can be restored
+        (e.g. the config changed); nothing is moved or overwritten.
+    """
+    restored = _restore_newest(self.latest, abstract_state)
+    if restored is None and self.latest.all_steps():
+      raise CheckpointError(
+          f'{self.latest.directory} has checkpoints (steps '
+          f'{sorted(self.latest.all_steps())}) but none can be restored with '
+          'this config; restore the config of that run or use a new '
+          '--workdir.')
+    return restored
 
   def restore_best(self, abstract_state: Any) -> tuple[Any, int] | None:
     return _restore_newest(self.best, abstract_state)
@@ -85,16 +101,41 @@ class Checkpointer:
 def _restore_newest(manager: ocp.CheckpointManager, abstract_state: Any
                     ) -> tuple[Any, int] | None:
   manager.reload()
+  unreadable = []
   for step in sorted(manager.all_steps(), reverse=True):
     try:
       restored = manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state)))
-      return restored['state'], int(step)
     except Exception as e:  # pylint: disable=broad-except
       logging.warning('Checkpoint %s/%d cannot be restored (%s: %s); trying '
                       'an older one.', manager.directory, step,
-                      type(e).__name__, str(e).splitlines()[0][:200])
+                      type(e).__name__, (str(e).splitlines() or [''])[0][:200])
+      unreadable.append(step)
+      continue
+    if unreadable:
+      _set_aside(manager, unreadable)
+    return restored['state'], int(step)
   return None
+
+
+def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+  """Moves unreadable step directories out of the manager's sight (kept for
+  inspection under ``<checkpoints>/unreadable``)."""
+  root = os.path.dirname(str(manager.directory))
+  kind = os.path.basename(str(manager.directory))
+  target = os.path.join(root, 'unreadable')
+  os.makedirs(target, exist_ok=True)
+  for step in steps:
+    source = os.path.join(str(manager.directory), str(step))
+    dest = os.path.join(target, f'{kind}-{step}')
+    suffix = 1
+    while os.path.exists(dest):
+      dest = os.path.join(target, f'{kind}-{step}.{suffix}')
+      suffix += 1
+    os.replace(source, dest)
+    logging.warning('Moved unreadable checkpoint %s to %s; resuming from an '
+                    'older step.', source, dest)
+  manager.reload()
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict:

@@ -21,6 +21,8 @@ os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
+from mpe_jax import cli  # pylint: disable=g-import-not-at-top
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and '
                     'results (created; an existing run there is resumed).')
@@ -63,16 +65,17 @@ def main(argv):
     sys.exit(1)
   if jax.process_index() != 0:  # only process 0 logs progress
     logging.set_verbosity(logging.WARNING)
-  from mpe_jax import train  # pylint: disable=g-import-not-at-top
+  from mpe_jax import checkpointing, train  # pylint: disable=g-import-not-at-top
   logging.info('JAX devices: %s (process %d of %d)', jax.devices(),
                jax.process_index(), jax.process_count())
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (ValueError, KeyError, FileNotFoundError, OSError,
-          train.TrainingDiverged) as e:
+          train.TrainingDiverged, checkpointing.CheckpointError) as e:
     if FLAGS.verbose:
       raise
-    print(f'mpe_jax: error: {type(e).__name__}: {e}', file=sys.stderr)
+    print(f'mpe_jax: error: {type(e).__name__}: {" ".join(str(e).split())}',
+          file=sys.stderr)
     sys.exit(1)
 
 
@@ -101,4 +104,6 @@ def _start_devices(parallel) -> bool:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  # Config-key typos (--config.train.batch_sise=4) fail here, in one line
+  # listing the valid keys, before TensorFlow or JAX is imported.
+  app.run(main, flags_parser=cli.config_flags_parser(FLAGS))

@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any, Callable, Mapping
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -24,6 +25,35 @@ from mpe_jax.objectives import timbre_trap as timbre_trap_objectives
 LossFn = Callable[[Any, Mapping[str, jax.Array], jax.Array, Any,
                    ml_collections.ConfigDict],
                   tuple[jax.Array, dict[str, jax.Array]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Streaming:
+  """What chunked inference needs to reproduce a system's whole-file salience.
+
+  A system declares it when the salience of frame ``n`` depends only on the
+  audio within ``context_samples`` of sample ``n * hop_length`` (through the
+  front end), on the front-end frames within the model's time receptive field
+  (``mpe_jax.inference`` measures it from the model's convolutions), and on one
+  per-file normaliser: the maximum over all frames of ``frame_statistic``.
+  ``salience(model, audio)`` must equal ``salience_given(model, audio,
+  max_t frame_statistic(audio))``.
+
+  Attributes:
+    sample_rate: frontend -> the audio rate (Hz) the system reads.
+    hop_length: frontend -> samples between frames (``1 + N // hop`` frames).
+    context_samples: frontend -> ``c``: frame ``n`` reads samples
+      ``[n * hop - c, n * hop + c)`` (zeros outside the signal).
+    frame_statistic: (frontend, audio ``[B, N]``) -> ``[B, T]`` per-frame
+      values whose maximum over the file is the normaliser (jit-compatible).
+    salience_given: (model, audio ``[B, N]``, frontend, config, reference
+      ``[B]``) -> salience ``[B, K, T]`` (jit-compatible).
+  """
+  sample_rate: Callable[[Any], int]
+  hop_length: Callable[[Any], int]
+  context_samples: Callable[[Any], int]
+  frame_statistic: Callable[[Any, jax.Array], jax.Array]
+  salience_given: Callable[..., jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +72,8 @@ class System:
     make_track_metrics: optional ``(graphdef, frontend, config) ->
       ((params, track) -> {name: float})`` (or None): extra per-track scores
       that evaluation adds to the multi-pitch ones (e.g. reconstruction SDR).
+    streaming: how to compute the salience chunk by chunk with the same
+      result (``None``: transcription and evaluation process whole files).
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -51,6 +83,7 @@ class System:
   validate: Callable[[ml_collections.ConfigDict], None]
   make_track_metrics: Callable[..., Callable[..., dict[str, float]] | None
                                ] | None = None
+  streaming: Streaming | None = None
 
 
 # --------------------------------------------- HCQT salience (SS-MPE, ISMIR) --
@@ -64,6 +97,20 @@ def _hcqt_salience(model, audio, frontend, config):
   del config
   feats = hcqt_lib.hcqt_features(frontend, audio)
   return jax.nn.sigmoid(model(feats['db']))
+
+
+def _hcqt_frame_statistic(frontend, audio):
+  power = hcqt_lib.hcqt_power(frontend, audio)  # [B, H, K, T]
+  return jnp.max(power, axis=(1, 2))  # [B, T]: the dB reference per frame
+
+
+def _hcqt_salience_given(model, audio, frontend, config, reference):
+  del config
+  cfg = frontend.config
+  power = hcqt_lib.hcqt_power(frontend, audio)
+  db = hcqt_lib.power_to_db(power, amin=cfg.amin, top_db=cfg.top_db,
+                            reference=reference)
+  return jax.nn.sigmoid(model(jnp.clip(1.0 + db / cfg.top_db, 0.0, 1.0)))
 
 
 def _validate_salience(config: ml_collections.ConfigDict) -> None:
@@ -84,6 +131,13 @@ SALIENCE = System(
     bin_frequencies=lambda fb: fb.config.bin_frequencies(1.0),
     frame_times=lambda fb, n: fb.config.frame_times(n),
     validate=_validate_salience,
+    streaming=Streaming(
+        sample_rate=lambda fb: fb.config.sample_rate,
+        hop_length=lambda fb: fb.config.hop_length,
+        # A frame reads one FFT frame of the longest kernel, centred on it.
+        context_samples=lambda fb: max(g.n_fft for g in fb.groups) // 2,
+        frame_statistic=_hcqt_frame_statistic,
+        salience_given=_hcqt_salience_given),
 )
 
 # ------------------------------------------- Timbre-Trap (complex CQT U-Net) --

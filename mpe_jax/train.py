@@ -292,6 +292,17 @@ def _check_finite(step: int, scalars: Mapping[str, float],
         f'checkpoint is step {last_good} (under WORKDIR/checkpoints/latest).')
 
 
+@contextlib.contextmanager
+def _finish_saves_on_error(ckpt: checkpointing.Checkpointer):
+  """On an exception (e.g. ``TrainingDiverged``), lets the asynchronous save
+  of the last good step finish before the error propagates."""
+  try:
+    yield
+  except BaseException:
+    ckpt.wait()
+    raise
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                        ) -> dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming if possible), then evaluates.
@@ -404,7 +415,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                    process_count=jax.process_count())
   t0, steps_timed = time.perf_counter(), 0
   with parallel.PreemptionWatch() as preempt, _progress(
-      config.train.num_steps, start) as bar:
+      config.train.num_steps, start) as bar, _finish_saves_on_error(ckpt):
     step = start
     while step < config.train.num_steps:
       batch = parallel.to_global(next(batches), mesh)
@@ -434,8 +445,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         stopped_early = stop
       if (step % config.train.checkpoint_every == 0 or preempted
           or stopped_early or step == config.train.num_steps):
-        _check_finite(step, _host_scalars({'loss/total':
-                                           metrics['loss/total']}), last_good)
+        # Every metric, norm/param included: a finite loss can still come
+        # with parameters an overflowing update made non-finite.
+        _check_finite(step, _host_scalars(metrics), last_good)
         ckpt.save_latest(step, state, config)
         last_good = step
       if preempted:

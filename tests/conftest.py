@@ -16,3 +16,50 @@ import tempfile  # pylint: disable=g-import-not-at-top
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
                       os.path.join(tempfile.gettempdir(),
                                    'mpe_jax_test_xla_cache'))
+
+
+# --- A trained-ish checkpoint shared by the transcription, evaluation, fault
+# and notebook tests: trained once per test session (pytest-xdist workers
+# share it through a file lock), never modified by the tests (copy it first).
+
+import contextlib  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import fcntl  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+import pytest  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+TRAINED_STEPS = 2
+
+
+@contextlib.contextmanager
+def file_lock(path):
+  """An exclusive lock on ``path`` shared by pytest-xdist workers."""
+  with open(path, 'w') as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope='session')
+def tiny_trained_run(request, tmp_path_factory):
+  """Workdir of a finished 2-step run of ``tests/tiny_config.py``."""
+  root = tmp_path_factory.getbasetemp()
+  if hasattr(request.config, 'workerinput'):  # xdist: shared by all workers
+    root = root.parent
+  workdir = root / 'trained_run'
+  with file_lock(str(root / 'trained_run.lock')):
+    if not (workdir / 'eval.json').exists():
+      import tiny_config  # pylint: disable=g-import-not-at-top
+      from mpe_jax import train  # pylint: disable=g-import-not-at-top
+      train.train_and_evaluate(tiny_config.get_config(str(TRAINED_STEPS)),
+                               str(workdir))
+  return workdir
+
+
+@pytest.fixture(scope='session')
+def tiny_predictor(tiny_trained_run):
+  """The trained run loaded for inference, with short (2-s) chunks."""
+  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+  return inference.load_predictor(str(tiny_trained_run), chunk_seconds=2.0,
+                                  batch_size=2)

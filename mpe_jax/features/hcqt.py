@@ -323,14 +323,22 @@ def hcqt_magnitude(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
 
 
 def power_to_db(power: jax.Array, *, amin: float = 1e-5,
-                top_db: float = 80.0) -> jax.Array:
+                top_db: float = 80.0,
+                reference: jax.Array | None = None) -> jax.Array:
   """Power -> dB relative to each item's maximum, floored at ``-top_db``.
 
-  The reference is the maximum over every non-batch axis of each item; an item
-  whose maximum is 0 is entirely at ``-top_db``. Returns dB in [-top_db, 0].
+  The reference is the maximum over every non-batch axis of each item, or
+  ``reference`` (``[B]`` power) when given (chunked inference passes the
+  maximum of the whole file); an item whose reference is 0 is entirely at
+  ``-top_db``. Returns dB in [-top_db, 0] (above 0 where ``power`` exceeds an
+  explicit reference).
   """
   axes = tuple(range(1, power.ndim))
-  ref = jnp.max(power, axis=axes, keepdims=True)
+  if reference is None:
+    ref = jnp.max(power, axis=axes, keepdims=True)
+  else:
+    ref = jnp.reshape(jnp.asarray(reference, power.dtype),
+                      (-1,) + (1,) * len(axes))
   floor = amin ** 2
   db = 10.0 * jnp.log10(jnp.maximum(power, floor))
   db = db - 10.0 * jnp.log10(jnp.maximum(ref, floor))

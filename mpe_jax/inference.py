@@ -1,0 +1,351 @@
+"""Salience of audio of any length from a checkpoint, in fixed-size chunks.
+
+``load_predictor(checkpoint)`` rebuilds the system, front end and model from
+the config stored with the checkpoint and restores its parameters.
+``Predictor.stream(audio)`` yields the salience-gram of a mono signal chunk by
+chunk, with the same result as processing the whole file at once (the
+``whole_file`` method) within float32 round-off, and memory bounded by the
+chunk size:
+
+* The model mixes time only through its convolutions, so the salience of frame
+  ``n`` depends on front-end frames ``n - R .. n + R`` (``R`` =
+  ``time_receptive_field(model)``, 50 frames for SS-MPE and ISMIR 2025), and a
+  front-end frame on the samples within ``context_samples`` of its centre.
+* Every chunk has the same length (one compiled shape); it keeps only the frames
+  at least ``margin = ceil(context / hop) + R`` frames away from its cut edges.
+  The first chunk starts at frame 0 and the last one ends at the last frame,
+  where the chunk edges are the file edges; neighbouring chunks overlap by
+  ``2 * margin`` frames (more for the last one).
+* The per-file normaliser (the HCQT dB reference is the maximum power over the
+  whole file) is found by a first pass over the same chunks
+  (``Streaming.frame_statistic``); the second pass computes the salience with
+  it.
+
+Files no longer than one chunk, and systems that declare no
+``systems.Streaming``, are processed whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterator
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from mpe_jax import checkpointing, systems
+from mpe_jax.models import build_model
+
+# The published systems all read 22,050-Hz audio; used only for systems that
+# declare no ``Streaming`` (which carries the rate).
+_DEFAULT_SAMPLE_RATE = 22050
+
+
+def time_receptive_field(model: nnx.Module) -> int:
+  """Frames on each side of a frame that can influence its output.
+
+  The sum over every convolution of ``(kernel_t - 1) // 2 * dilation_t``
+  (time is axis 0 of the ``[frame, bin]`` kernels): exact for a chain of
+  convolutions with residual additions, an upper bound when branches run in
+  parallel. Only valid for models without time-global operations (attention,
+  pooling over time), like the Timbre-Trap autoencoder family.
+  """
+  total = 0
+  for _, node in nnx.iter_graph(model):
+    if isinstance(node, (nnx.Conv, nnx.ConvTranspose)):
+      k = int(node.kernel_size[0])
+      dil = node.kernel_dilation
+      d = int(dil if isinstance(dil, int) else (dil or (1,))[0])
+      total += (k - 1) // 2 * d
+  return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+  """One model call: frames ``[start, start + length)``, keeps ``[lo, hi)``."""
+  start: int
+  length: int
+  lo: int
+  hi: int
+
+
+def plan_chunks(n_frames: int, chunk_frames: int, margin: int) -> list[Chunk]:
+  """Fixed-length chunks whose kept frames tile ``[0, n_frames)`` exactly.
+
+  Args:
+    n_frames: frames of the whole file.
+    chunk_frames: frames per chunk (the compiled shape).
+    margin: frames dropped at every cut (not file) edge of a chunk.
+
+  Returns:
+    One chunk covering the file when ``n_frames <= chunk_frames``; else chunks
+    of ``chunk_frames`` with the first starting at 0 and the last ending at
+    ``n_frames``.
+
+  Raises:
+    ValueError: ``chunk_frames <= 2 * margin`` (nothing would be kept).
+  """
+  if n_frames <= 0:
+    raise ValueError(f'n_frames must be positive, got {n_frames}')
+  if n_frames <= chunk_frames:
+    return [Chunk(0, n_frames, 0, n_frames)]
+  if chunk_frames <= 2 * margin:
+    raise ValueError(f'chunks of {chunk_frames} frames keep nothing with a '
+                     f'margin of {margin} frames on each side; use longer '
+                     f'chunks (more than {2 * margin} frames).')
+  chunks = [Chunk(0, chunk_frames, 0, chunk_frames - margin)]
+  while chunks[-1].hi < n_frames:
+    lo = chunks[-1].hi
+    start = lo - margin
+    if start + chunk_frames >= n_frames:
+      chunks.append(Chunk(n_frames - chunk_frames, chunk_frames, lo,
+                          n_frames))
+    else:
+      chunks.append(Chunk(start, chunk_frames, lo,
+                          start + chunk_frames - margin))
+  return chunks
+
+
+def config_from_dict(values: dict) -> ml_collections.ConfigDict:
+  """A locked ConfigDict from a checkpoint's stored config (lists -> tuples)."""
+  def convert(v):
+    if isinstance(v, dict):
+      return ml_collections.ConfigDict({k: convert(x) for k, x in v.items()})
+    if isinstance(v, list):
+      return tuple(convert(x) for x in v)
+    return v
+  return convert(values).lock()
+
+
+class Predictor:
+  """A trained system ready to map mono audio to a salience-gram.
+
+  Attributes:
+    config: the run's config (from the checkpoint).
+    system: its ``systems.System``.
+    step_dir: the checkpoint step directory the parameters came from.
+    sample_rate: audio rate (Hz) the system reads.
+    hop_length: samples between frames.
+    bin_frequencies: ``[K]`` centre frequency (Hz) of each salience bin.
+    receptive_field: model time receptive field, frames on each side.
+    margin: frames dropped at each cut edge of a chunk.
+    chunk_frames: frames per model call.
+    batch_size: chunks per model call.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, params: Any, *,
+               step_dir: str = '', chunk_seconds: float = 20.0,
+               batch_size: int = 4):
+    self.config = config
+    self.system = systems.get_system(config)
+    self.frontend = self.system.make_frontend(config)
+    self.step_dir = step_dir
+    model = nnx.eval_shape(
+        lambda: build_model(config.model, jax.random.key(0, impl='rbg')))
+    self._graphdef = nnx.graphdef(model)
+    self.params = jax.device_put(params)
+    self.receptive_field = time_receptive_field(model)
+    streaming = self.system.streaming
+    self.streaming = streaming
+    if streaming is not None:
+      self.sample_rate = int(streaming.sample_rate(self.frontend))
+      self.hop_length = int(streaming.hop_length(self.frontend))
+      context = int(streaming.context_samples(self.frontend))
+      self.margin = -(-context // self.hop_length) + self.receptive_field
+    else:
+      self.sample_rate = int(config.hcqt.sample_rate if 'hcqt' in config
+                             else _DEFAULT_SAMPLE_RATE)
+      self.hop_length = 0
+      self.margin = 0
+    self.bin_frequencies = np.asarray(
+        self.system.bin_frequencies(self.frontend), np.float64)
+    if batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    self.batch_size = int(batch_size)
+    self.chunk_frames = 0
+    if streaming is not None:
+      self.chunk_frames = int(round(chunk_seconds * self.sample_rate /
+                                    self.hop_length))
+      if self.chunk_frames <= 2 * self.margin:
+        min_s = (2 * self.margin + 1) * self.hop_length / self.sample_rate
+        raise ValueError(f'chunk_seconds={chunk_seconds} is too short: a '
+                         f'chunk must exceed {2 * self.margin} frames '
+                         f'(> {min_s:.2f} s) of context.')
+
+    graphdef, system = self._graphdef, self.system
+
+    def whole(params, frontend, audio):
+      return system.salience(nnx.merge(graphdef, params), audio, frontend,
+                             config)
+
+    self._whole = jax.jit(whole)
+    if streaming is not None:
+      def statistic(frontend, audio):
+        return streaming.frame_statistic(frontend, audio)
+
+      def given(params, frontend, audio, reference):
+        return streaming.salience_given(nnx.merge(graphdef, params), audio,
+                                        frontend, config, reference)
+
+      self._statistic = jax.jit(statistic)
+      self._given = jax.jit(given)
+
+  # ------------------------------------------------------------ geometry --
+
+  def num_frames(self, n_samples: int) -> int:
+    """Salience frames for ``n_samples`` samples (``1 + N // hop``)."""
+    if self.streaming is None:
+      raise ValueError('this system declares no frame geometry')
+    return 1 + int(n_samples) // self.hop_length
+
+  def frame_times(self, n_frames: int) -> np.ndarray:
+    """``[n_frames]`` centre time (s) of each salience frame."""
+    return np.asarray(self.system.frame_times(self.frontend, n_frames),
+                      np.float64)
+
+  def chunks(self, n_samples: int) -> list[Chunk]:
+    """The chunk plan for a file of ``n_samples`` samples."""
+    return plan_chunks(self.num_frames(n_samples), self.chunk_frames,
+                       self.margin)
+
+  # ---------------------------------------------------------- inference --
+
+  def whole_file(self, audio: np.ndarray) -> np.ndarray:
+    """``[K, T]`` salience of ``[N]`` audio in one call (one compile per
+    length)."""
+    audio = jnp.asarray(np.asarray(audio, np.float32))[None]
+    return np.asarray(self._whole(self.params, self.frontend, audio))[0]
+
+  def _chunk_audio(self, audio: np.ndarray, chunk: Chunk) -> np.ndarray:
+    """Samples of one chunk: ``chunk.length * hop - 1`` of them, zero-padded."""
+    n = chunk.length * self.hop_length - 1  # -> exactly chunk.length frames
+    begin = chunk.start * self.hop_length
+    out = np.zeros(n, np.float32)
+    part = np.asarray(audio[begin:begin + n], np.float32)
+    out[:len(part)] = part
+    return out
+
+  def _batches(self, audio: np.ndarray, chunks: list[Chunk]
+               ) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+    """Groups of ``batch_size`` chunks as ``[batch_size, samples]`` (padded)."""
+    for i in range(0, len(chunks), self.batch_size):
+      group = chunks[i:i + self.batch_size]
+      n = self.chunk_frames * self.hop_length - 1
+      batch = np.zeros((self.batch_size, n), np.float32)
+      for j, chunk in enumerate(group):
+        batch[j] = self._chunk_audio(audio, chunk)
+      yield group, batch
+
+  def reference(self, audio: np.ndarray) -> float:
+    """The per-file normaliser: max over frames of the frame statistic."""
+    chunks = self.chunks(len(audio))
+    best = -np.inf
+    for group, batch in self._batches(audio, chunks):
+      stat = np.asarray(self._statistic(self.frontend, jnp.asarray(batch)))
+      for j, chunk in enumerate(group):
+        lo, hi = chunk.lo - chunk.start, chunk.hi - chunk.start
+        best = max(best, float(np.max(stat[j, lo:hi])))
+    return best
+
+  def stream(self, audio: np.ndarray, *, progress: Any = None
+             ) -> Iterator[tuple[int, np.ndarray]]:
+    """Salience of ``[N]`` audio as consecutive ``(first_frame, [K, n])``.
+
+    Args:
+      audio: mono samples at ``sample_rate`` (an array, or anything with
+        ``len`` and slicing such as ``audio_stream.DiskSamples``; read one
+        chunk at a time).
+      progress: optional tqdm-like object; ``update(frames)`` per block.
+
+    Yields:
+      Blocks in time order that together cover frames ``[0, T)``.
+    """
+    if len(audio) == 0:
+      raise ValueError('cannot compute the salience of zero samples')
+    if self.streaming is None or self.num_frames(len(audio)) <= \
+        self.chunk_frames:
+      sal = self.whole_file(audio)
+      if progress is not None:
+        progress.update(sal.shape[-1])
+      yield 0, sal
+      return
+    chunks = self.chunks(len(audio))
+    ref = self.reference(audio)
+    refs = jnp.full((self.batch_size,), ref, jnp.float32)
+    for group, batch in self._batches(audio, chunks):
+      sal = np.asarray(self._given(self.params, self.frontend,
+                                   jnp.asarray(batch), refs))
+      for j, chunk in enumerate(group):
+        lo, hi = chunk.lo - chunk.start, chunk.hi - chunk.start
+        if progress is not None:
+          progress.update(hi - lo)
+        yield chunk.lo, sal[j, :, lo:hi]
+
+  def salience(self, audio: np.ndarray) -> np.ndarray:
+    """``[K, T]`` salience of ``[N]`` audio (chunked; see ``stream``)."""
+    blocks = [block for _, block in self.stream(audio)]
+    return np.concatenate(blocks, axis=-1)
+
+
+def load_predictor(checkpoint: str, *, prefer: str = 'best',
+                   chunk_seconds: float = 20.0,
+                   batch_size: int = 4) -> Predictor:
+  """Loads a checkpoint (workdir, checkpoints dir or step dir) for inference.
+
+  The config stored with the checkpoint rebuilds the system and the model; no
+  config file is needed.
+
+  Raises:
+    checkpointing.CheckpointError: missing path, no checkpoint inside,
+      unreadable files, or parameters that do not fit the stored config (one
+      line naming the directory).
+  """
+  from mpe_jax import train  # pylint: disable=g-import-not-at-top
+
+  step_dir = checkpointing.find_checkpoint(os.fspath(checkpoint),
+                                           prefer=prefer)
+  try:
+    config = config_from_dict(checkpointing.read_checkpoint_config(step_dir))
+  except checkpointing.CheckpointError:
+    raise
+  except (ValueError, TypeError, OSError) as e:
+    raise checkpointing.CheckpointError(
+        f'the config stored in {step_dir} is unreadable ({type(e).__name__}: '
+        f'{_first_line(e)}).') from e
+  try:
+    systems.get_system(config).validate(config)
+    tx, _ = train.build_optimizer(config)
+    abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
+    # Restore onto this process's first device, whatever the saving topology.
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+        abstract)
+  except (AttributeError, KeyError, ValueError, TypeError) as e:
+    raise checkpointing.CheckpointError(
+        f'the config stored in {step_dir} does not describe a model this '
+        f'version of mpe_jax can build ({type(e).__name__}: '
+        f'{_first_line(e)}).') from e
+  state = checkpointing.restore_params_from(step_dir, abstract)
+  params = jax.device_get(state.params)
+  bad = [jax.tree_util.keystr(path) for path, leaf in
+         jax.tree_util.tree_leaves_with_path(params)
+         if not np.all(np.isfinite(leaf))]
+  if bad:
+    raise checkpointing.CheckpointError(
+        f'{step_dir} holds non-finite parameters ({bad[0]} and '
+        f'{len(bad) - 1} more); use an earlier checkpoint step.')
+  logging.info('Loaded %s (system %r, model %r).', step_dir, config.system,
+               config.model.variant)
+  return Predictor(config, params, step_dir=step_dir,
+                   chunk_seconds=chunk_seconds, batch_size=batch_size)
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return text[0][:300] if text else type(error).__name__

@@ -1,0 +1,476 @@
+"""Transcription outputs: multi-pitch text/CSV, MIDI notes, pictures, arrays.
+
+Every writer consumes the salience-gram block by block (``[K, n]`` frames at a
+time), so a file of any length is written with bounded memory, and writes to a
+temporary file in the destination folder that replaces the destination only
+when complete (``os.replace``): a failure never leaves a truncated output nor
+destroys an earlier one.
+
+Formats (``SUFFIXES``):
+
+* ``txt`` -- ``<stem>.multipitch.txt``, the mir_eval multi-pitch format: one
+  line per frame, the time (s) then the active frequencies (Hz), tab-separated
+  (``mir_eval.io.load_ragged_time_series`` reads it).
+* ``csv`` -- ``<stem>.csv``, one row per active pitch per frame:
+  ``time_s,frequency_hz,midi,note,salience``.
+* ``mid`` -- ``<stem>.mid``, notes from the frame activations: each active
+  frequency is rounded to the nearest MIDI pitch; a pitch that pauses for at
+  most ``max_gap_seconds`` continues the same note; notes shorter than
+  ``min_note_seconds`` are dropped; velocity grows with the mean salience.
+* ``png`` -- ``<stem>.png``, the salience-gram (pitch axis in note names, time
+  in seconds) with the estimates drawn over it.
+* ``npz`` -- ``<stem>.npz`` with ``salience [K, T]`` (float32, in [0, 1]),
+  ``times [T]`` (s) and ``frequencies [K]`` (Hz).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+import zipfile
+from typing import IO, Sequence
+
+import numpy as np
+
+from mpe_jax.evaluation.peaks import peak_mask
+
+FORMATS = ('txt', 'csv', 'mid', 'png', 'npz')
+SUFFIXES = {'txt': '.multipitch.txt', 'csv': '.csv', 'mid': '.mid',
+            'png': '.png', 'npz': '.npz'}
+_NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
+
+
+def hz_to_midi(freqs: np.ndarray) -> np.ndarray:
+  """MIDI pitch (float) of frequencies in Hz (A4 = 440 Hz = 69)."""
+  return 69.0 + 12.0 * np.log2(np.asarray(freqs, np.float64) / 440.0)
+
+
+def note_name(midi: int) -> str:
+  """'C4' for 60, 'A0' for 21."""
+  midi = int(midi)
+  return f'{_NOTE_NAMES[midi % 12]}{midi // 12 - 1}'
+
+
+class AtomicFile:
+  """A file written under a temporary name, renamed into place on commit."""
+
+  def __init__(self, path: str, mode: str = 'w'):
+    self.path = path
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, self.tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
+                                    suffix='.part', dir=folder)
+    text = {} if 'b' in mode else {'newline': '', 'encoding': 'utf-8'}
+    self.file: IO = os.fdopen(fd, mode, **text)
+
+  def commit(self) -> str:
+    self.file.close()
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(self.tmp, 0o666 & ~umask)  # mkstemp made it private (0600)
+    os.replace(self.tmp, self.path)
+    return self.path
+
+  def abort(self) -> None:
+    if not self.file.closed:
+      self.file.close()
+    if os.path.exists(self.tmp):
+      os.remove(self.tmp)
+
+
+# ------------------------------------------------------------------ notes ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Note:
+  """A note: onset and offset (s), MIDI pitch, MIDI velocity (1..127)."""
+  start: float
+  end: float
+  pitch: int
+  velocity: int
+
+
+class NoteTracker:
+  """Frame activations -> notes, one block of frames at a time.
+
+  Args:
+    frame_seconds: time between frames (s); frame ``n`` spans
+      ``[n, n + 1) * frame_seconds``.
+    min_note_seconds: shorter notes are dropped.
+    max_gap_seconds: a pitch silent for at most this long continues its note.
+  """
+
+  def __init__(self, frame_seconds: float, *, min_note_seconds: float = 0.05,
+               max_gap_seconds: float = 0.03):
+    self.dt = float(frame_seconds)
+    self.min_frames = max(1, int(math.ceil(min_note_seconds / self.dt - 1e-9)))
+    self.max_gap = max(0, int(math.floor(max_gap_seconds / self.dt + 1e-9)))
+    # pitch -> [first frame, last active frame, salience sum, active frames]
+    self._open: dict[int, list[float]] = {}
+    self.notes: list[Note] = []
+
+  def update(self, first_frame: int, freqs: Sequence[np.ndarray],
+             values: Sequence[np.ndarray]) -> None:
+    """Adds frames ``first_frame + i`` with active ``freqs[i]`` (Hz) whose
+    salience values are ``values[i]``."""
+    for i, (f, v) in enumerate(zip(freqs, values)):
+      frame = first_frame + i
+      self._close_before(frame)
+      if len(f) == 0:
+        continue
+      pitches = np.rint(hz_to_midi(f)).astype(np.int64)
+      best: dict[int, float] = {}
+      for p, s in zip(pitches.tolist(), np.asarray(v).tolist()):
+        best[p] = max(best.get(p, 0.0), s)
+      for p, s in best.items():
+        note = self._open.get(p)
+        if note is None:
+          self._open[p] = [frame, frame, s, 1]
+        else:
+          note[1], note[2], note[3] = frame, note[2] + s, note[3] + 1
+
+  def _close_before(self, frame: int) -> None:
+    for p in [p for p, n in self._open.items()
+              if frame - n[1] - 1 > self.max_gap]:
+      self._emit(p, self._open.pop(p))
+
+  def _emit(self, pitch: int, note: list[float]) -> None:
+    first, last, total, count = note
+    if last - first + 1 < self.min_frames:
+      return
+    mean = total / count
+    velocity = int(np.clip(round(127 * mean), 1, 127))
+    self.notes.append(Note(first * self.dt, (last + 1) * self.dt, int(pitch),
+                           velocity))
+
+  def finish(self) -> list[Note]:
+    """Closes every open note; returns all notes sorted by (onset, pitch)."""
+    for p in list(self._open):
+      self._emit(p, self._open.pop(p))
+    self.notes.sort(key=lambda n: (n.start, n.pitch))
+    return self.notes
+
+
+def write_midi(path: str, notes: Sequence[Note], *,
+               program: int = 0) -> str:
+  """Writes notes as a one-track MIDI file (120 bpm, 480 ticks/beat)."""
+  return _write_atomically(path, lambda f: _save_midi(f, notes, program))
+
+
+def _write_atomically(path: str, write) -> str:
+  out = AtomicFile(path, 'wb')
+  try:
+    write(out.file)
+    return out.commit()
+  except BaseException:
+    out.abort()
+    raise
+
+
+def _save_midi(file: IO, notes: Sequence[Note], program: int = 0) -> None:
+  import mido  # pylint: disable=g-import-not-at-top
+
+  ticks_per_beat, tempo = 480, 500_000  # 120 bpm: 960 ticks per second
+  events = []
+  for n in notes:
+    on = int(round(mido.second2tick(n.start, ticks_per_beat, tempo)))
+    off = max(on + 1, int(round(mido.second2tick(n.end, ticks_per_beat,
+                                                 tempo))))
+    events.append((on, 1, n.pitch, n.velocity))
+    events.append((off, 0, n.pitch, 0))
+  events.sort()  # note-offs (0) before note-ons (1) at the same tick
+  track = mido.MidiTrack()
+  track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
+  track.append(mido.Message('program_change', program=program, time=0))
+  now = 0
+  for tick, kind, pitch, velocity in events:
+    track.append(mido.Message('note_on' if kind else 'note_off', note=pitch,
+                              velocity=velocity if kind else 0,
+                              time=tick - now))
+    now = tick
+  track.append(mido.MetaMessage('end_of_track', time=0))
+  midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+  midi.tracks.append(track)
+  midi.save(file=file)
+
+
+# --------------------------------------------------------- text formats ---
+
+
+def format_multipitch_line(time: float, freqs: np.ndarray) -> str:
+  """One mir_eval multi-pitch line: time, then frequencies, tab-separated."""
+  return '\t'.join([f'{time:.6f}'] + [f'{f:.3f}' for f in freqs]) + '\n'
+
+
+def read_multipitch(path: str) -> tuple[np.ndarray, list[np.ndarray]]:
+  """Reads a ``.multipitch.txt`` file: ``times [T]`` and T arrays of Hz."""
+  import mir_eval  # pylint: disable=g-import-not-at-top
+
+  times, freqs = mir_eval.io.load_ragged_time_series(path)
+  return np.asarray(times, np.float64), [np.asarray(f, np.float64)
+                                         for f in freqs]
+
+
+# ---------------------------------------------------------------- sinks ---
+
+
+class NpzStream:
+  """Writes ``salience [K, T]`` into an ``.npz`` archive block by block.
+
+  The array is stored in Fortran order (its bytes are time-major, so blocks
+  of frames are appended as they come); ``np.load`` returns it as a ``[K, T]``
+  array. ``times`` and ``frequencies`` are added on ``finish``.
+  """
+
+  def __init__(self, file: IO, n_bins: int, n_frames: int):
+    self._zip = zipfile.ZipFile(file, 'w', zipfile.ZIP_STORED,
+                                allowZip64=True)
+    self._member = self._zip.open('salience.npy', 'w', force_zip64=True)
+    np.lib.format.write_array_header_1_0(self._member, {
+        'descr': np.lib.format.dtype_to_descr(np.dtype('<f4')),
+        'fortran_order': True, 'shape': (int(n_bins), int(n_frames))})
+
+  def add(self, block: np.ndarray) -> None:
+    self._member.write(np.ascontiguousarray(block.T, '<f4').tobytes())
+
+  def finish(self, times: np.ndarray, frequencies: np.ndarray) -> None:
+    self._member.close()
+    for name, value in (('times', times), ('frequencies', frequencies)):
+      with self._zip.open(f'{name}.npy', 'w', force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asarray(value, np.float64))
+    self._zip.close()
+
+
+class PooledSalience:
+  """The maximum of ``[K, T]`` salience over groups of ``factor`` frames
+  (at most ``max_columns`` groups), accumulated block by block."""
+
+  def __init__(self, n_bins: int, n_frames: int, max_columns: int = 4000):
+    self.factor = max(1, int(math.ceil(n_frames / max_columns)))
+    self.data = np.zeros((n_bins, int(math.ceil(n_frames / self.factor))),
+                         np.float32)
+
+  def add(self, first_frame: int, block: np.ndarray) -> None:
+    if block.shape[-1] == 0:
+      return
+    groups = (first_frame + np.arange(block.shape[-1])) // self.factor
+    starts = np.flatnonzero(np.diff(groups, prepend=-1))
+    maxima = np.maximum.reduceat(block, starts, axis=-1)  # [K, groups]
+    cols = groups[starts]
+    self.data[:, cols] = np.maximum(self.data[:, cols], maxima)
+
+
+class Writers:
+  """All requested outputs of one audio file, fed block by block.
+
+  Nothing grows with the file's length except the notes: the text outputs
+  are written as blocks arrive, the ``.npz`` archive too, and the picture
+  keeps at most 4,000 (pooled) columns.
+
+  Args:
+    stem: output path without suffix (``<output_dir>/<name>``).
+    formats: subset of ``FORMATS``.
+    bin_frequencies: ``[K]`` Hz.
+    frame_seconds: seconds between frames.
+    n_frames: frames of the whole file.
+    threshold: salience threshold on the peaks.
+    min_note_seconds, max_gap_seconds: see ``NoteTracker``.
+    title: text over the picture.
+  """
+
+  def __init__(self, stem: str, formats: Sequence[str],
+               bin_frequencies: np.ndarray, frame_seconds: float,
+               n_frames: int, *, threshold: float,
+               min_note_seconds: float = 0.05, max_gap_seconds: float = 0.03,
+               title: str = ''):
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+      raise ValueError(f'unknown output formats {unknown}; choose from '
+                       f'{",".join(FORMATS)}.')
+    self.stem, self.formats = stem, tuple(formats)
+    for target in self.paths():
+      if os.path.isdir(target):
+        raise IsADirectoryError(f'output {target} is an existing folder')
+    self.freqs = np.asarray(bin_frequencies, np.float64)
+    self.dt, self.n_frames = float(frame_seconds), int(n_frames)
+    self.threshold, self.title = float(threshold), title
+    self.frames_written = 0
+    self.notes: list[Note] = []
+    self._files: dict[str, AtomicFile] = {}
+    try:
+      for f in self.formats:
+        self._files[f] = AtomicFile(stem + SUFFIXES[f],
+                                    'w' if f in ('txt', 'csv') else 'wb')
+    except BaseException:
+      self.abort()
+      raise
+    if 'csv' in self._files:
+      self._files['csv'].file.write('time_s,frequency_hz,midi,note,salience\n')
+    self.tracker = (NoteTracker(frame_seconds,
+                                min_note_seconds=min_note_seconds,
+                                max_gap_seconds=max_gap_seconds)
+                    if 'mid' in formats else None)
+    self.npz = (NpzStream(self._files['npz'].file, len(self.freqs),
+                          self.n_frames) if 'npz' in formats else None)
+    self.pooled = (PooledSalience(len(self.freqs), self.n_frames)
+                   if 'png' in formats else None)
+
+  def paths(self) -> list[str]:
+    return [self.stem + SUFFIXES[f] for f in self.formats]
+
+  def add(self, first_frame: int, block: np.ndarray) -> None:
+    """Adds salience ``[K, n]`` of frames ``first_frame ..`` (in order)."""
+    if first_frame != self.frames_written:
+      raise ValueError(f'blocks out of order: got frame {first_frame}, '
+                       f'expected {self.frames_written}')
+    block = np.asarray(block, np.float32)
+    active = peak_mask(block, self.threshold)  # [K, n]
+    n = block.shape[-1]
+    freqs = [self.freqs[active[:, t]] for t in range(n)]
+    values = [block[active[:, t], t] for t in range(n)]
+    times = (first_frame + np.arange(n)) * self.dt
+    if 'txt' in self._files:
+      self._files['txt'].file.write(''.join(
+          format_multipitch_line(t, f) for t, f in zip(times, freqs)))
+    if 'csv' in self._files:
+      rows = []
+      for t, f, v in zip(times, freqs, values):
+        for hz, sal in zip(f, v):
+          m = float(hz_to_midi(hz))
+          rows.append(f'{t:.6f},{hz:.3f},{m:.2f},{note_name(round(m))},'
+                      f'{sal:.4f}\n')
+      self._files['csv'].file.write(''.join(rows))
+    if self.tracker is not None:
+      self.tracker.update(first_frame, freqs, values)
+    if self.npz is not None:
+      self.npz.add(block)
+    if self.pooled is not None:
+      self.pooled.add(first_frame, block)
+    self.frames_written += n
+
+  def commit(self) -> list[str]:
+    """Finishes every output; returns the paths written.
+
+    Every output is complete under its temporary name before any is renamed
+    into place; on an error none is.
+    """
+    times = np.arange(self.n_frames) * self.dt
+    try:
+      if self.frames_written != self.n_frames:
+        raise ValueError(f'{self.frames_written} of {self.n_frames} frames '
+                         'were written')
+      if self.tracker is not None:
+        self.notes = self.tracker.finish()
+        _save_midi(self._files['mid'].file, self.notes)
+      if self.npz is not None:
+        self.npz.finish(times, self.freqs)
+      if self.pooled is not None:
+        _save_png(self._files['png'].file, self.pooled.data, times,
+                  self.freqs, threshold=self.threshold, title=self.title,
+                  factor=self.pooled.factor)
+      return [self._files[f].commit() for f in self.formats]
+    except BaseException:
+      self.abort()
+      raise
+
+  def abort(self) -> None:
+    """Removes the temporary files; earlier outputs stay as they were."""
+    for f in self._files.values():
+      f.abort()
+
+
+# -------------------------------------------------------- arrays, images ---
+
+
+def write_npz(path: str, salience: np.ndarray, times: np.ndarray,
+              frequencies: np.ndarray) -> str:
+  """``salience [K, T]``, ``times [T]`` (s), ``frequencies [K]`` (Hz)."""
+  def save(file):
+    np.savez(file, salience=salience, times=np.asarray(times, np.float64),
+             frequencies=np.asarray(frequencies, np.float64))
+  return _write_atomically(path, save)
+
+
+def _pooled(salience: np.ndarray, max_columns: int
+            ) -> tuple[np.ndarray, int]:
+  """Max over groups of frames so that at most ``max_columns`` remain."""
+  pooled = PooledSalience(salience.shape[0], salience.shape[1], max_columns)
+  pooled.add(0, np.asarray(salience, np.float32))
+  return pooled.data, pooled.factor
+
+
+def plot_salience(ax, salience: np.ndarray, times: np.ndarray,
+                  frequencies: np.ndarray, *, threshold: float = 0.5,
+                  max_columns: int = 4000, estimates: bool = True,
+                  factor: int | None = None):
+  """Draws a salience-gram on a matplotlib axis (pitch in note names).
+
+  Args:
+    ax: matplotlib axes.
+    salience: ``[K, T]`` in [0, 1], or already pooled (see ``factor``).
+    times: ``[T]`` frame times (s) of the unpooled frames.
+    frequencies: ``[K]`` bin frequencies (Hz), log-spaced.
+    threshold: peaks at or above it are drawn as the estimates.
+    max_columns: longer salience-grams are shown as the maximum over groups
+      of frames (the estimates are then the peaks of that maximum).
+    estimates: draw the estimates.
+    factor: ``salience`` is already the maximum over groups of ``factor``
+      frames (``PooledSalience``).
+
+  Returns:
+    The image artist.
+  """
+  if factor is None:
+    pooled, factor = _pooled(salience, max_columns)
+  else:
+    pooled = np.asarray(salience, np.float32)
+  midi = hz_to_midi(frequencies)
+  dt = float(times[1] - times[0]) if len(times) > 1 else 0.0116
+  half_bin = (midi[-1] - midi[0]) / max(len(midi) - 1, 1) / 2
+  t_end = times[0] + pooled.shape[1] * factor * dt
+  image = ax.imshow(pooled, origin='lower', aspect='auto', cmap='magma',
+                    vmin=0.0, vmax=1.0, interpolation='nearest',
+                    extent=(times[0] - dt / 2, t_end - dt / 2,
+                            midi[0] - half_bin, midi[-1] + half_bin))
+  if estimates:
+    k_idx, t_idx = np.nonzero(peak_mask(pooled, threshold))
+    ax.scatter(times[0] + (t_idx * factor + (factor - 1) / 2) * dt,
+               midi[k_idx], s=1.5, c='#35d0ff', marker='.', linewidths=0,
+               label=f'estimates (peaks >= {threshold:g})')
+    if len(k_idx):
+      ax.legend(loc='upper right', fontsize='small', markerscale=6,
+                framealpha=0.6)
+  lo, hi = math.ceil(midi[0] / 12) * 12, math.floor(midi[-1] / 12) * 12
+  ticks = np.arange(lo, hi + 1, 12)
+  ax.set_yticks(ticks)
+  ax.set_yticklabels([note_name(m) for m in ticks])
+  ax.set_xlabel('time (s)')
+  ax.set_ylabel('pitch')
+  return image
+
+
+def write_png(path: str, salience: np.ndarray, times: np.ndarray,
+              frequencies: np.ndarray, *, threshold: float = 0.5,
+              title: str = '') -> str:
+  """Writes the salience-gram with its estimates as a PNG picture."""
+  return _write_atomically(path, lambda f: _save_png(
+      f, salience, times, frequencies, threshold=threshold, title=title))
+
+
+def _save_png(file: IO, salience, times, frequencies, *, threshold: float,
+              title: str, factor: int | None = None) -> None:
+  # A bare Figure renders with Agg and leaves pyplot's backend alone.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  duration = float(times[-1] - times[0]) if len(times) > 1 else 0.0
+  fig = Figure(figsize=(min(20.0, max(8.0, 0.25 * duration)), 5.0), dpi=100)
+  ax = fig.add_subplot()
+  image = plot_salience(ax, salience, times, frequencies, threshold=threshold,
+                        factor=factor)
+  fig.colorbar(image, ax=ax, label='salience', pad=0.01)
+  if title:
+    ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(file, format='png')

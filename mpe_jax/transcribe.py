@@ -1,0 +1,482 @@
+"""Transcribe audio files with a trained checkpoint.
+
+    python -m mpe_jax.transcribe --checkpoint=runs/quick [--output_dir=out] \\
+        [--formats=txt,csv,mid,png,npz] song.wav more_songs/ ...
+
+Reads any format libsndfile (or, failing that, librosa/ffmpeg) decodes, at any
+sample rate and channel count (averaged to mono, resampled to the model rate,
+peak-normalised as in the reference loaders), in blocks, and computes the
+salience in fixed-size chunks that reproduce whole-file processing
+(``mpe_jax.inference``), so memory stays bounded for files of any length.
+Folders are searched recursively for audio files. For each input it writes
+``<stem>.multipitch.txt``, ``.csv``, ``.mid``, ``.png`` and ``.npz`` (see
+``mpe_jax.outputs``) under ``--output_dir`` (inputs found in a folder keep
+their sub-folders). The checkpoint carries its config; no ``--config`` is
+needed.
+
+A file that cannot be transcribed (missing, not audio, corrupt, NaN samples,
+...) is reported in one line and skipped; the others go on. The run ends with
+a summary; the exit status is 0 when every input was transcribed, 1 when some
+failed, 2 when nothing could start (bad flags, unreadable checkpoint,
+unwritable output folder). ``--verbose`` adds tracebacks and library logs.
+
+In Python (e.g. a notebook)::
+
+    from mpe_jax import inference, transcribe
+    predictor = inference.load_predictor('runs/quick')
+    result = transcribe.transcribe_audio(audio, 22050, predictor)
+    result.plot()
+    transcribe.transcribe_files(['song.wav'], predictor, output_dir='out')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+import traceback
+from typing import Any, Sequence
+
+import numpy as np
+
+from data_pipelines import audio as audio_lib
+from data_pipelines import audio_stream
+from mpe_jax import cli
+from mpe_jax import outputs as outputs_lib
+from mpe_jax.evaluation.peaks import peak_mask
+
+# Extensions searched for in folders (explicitly named files of any extension
+# are tried).
+AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3',
+                    '.aif', '.aiff', '.aifc', '.au', '.snd', '.w64', '.rf64',
+                    '.caf', '.m4a', '.mp4', '.aac', '.wma')
+
+USAGE = """Transcribe audio files with a trained mpe_jax checkpoint.
+
+Usage: python -m mpe_jax.transcribe --checkpoint=DIR [--output_dir=OUT]
+           [--formats=txt,csv,mid,png,npz] AUDIO_FILE_OR_FOLDER...
+"""
+
+
+# ---------------------------------------------------------------- inputs ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  """One input file: its path, its output stem (relative), or why not."""
+  source: str
+  stem: str = ''
+  error: str = ''
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Job]:
+  """Files stay as given; folders become their audio files (recursively).
+
+  A missing path or a folder without audio files becomes a ``Job`` with an
+  ``error``. Output stems are the file name without extension, or the path
+  relative to the folder given; repeated stems get ``_2``, ``_3``, ...
+  """
+  jobs: list[Job] = []
+  for raw in inputs:
+    path = os.path.normpath(os.fspath(raw))
+    if os.path.isdir(path):
+      found = []
+      for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+          if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith(
+              '.'):
+            full = os.path.join(root, name)
+            found.append(Job(full, os.path.splitext(
+                os.path.relpath(full, path))[0]))
+      if not found:
+        jobs.append(Job(path, error=(
+            f'{path}: folder contains no audio files '
+            f'({", ".join(AUDIO_EXTENSIONS[:7])}, ...).')))
+      jobs.extend(found)
+    elif os.path.exists(path):
+      jobs.append(Job(path, os.path.splitext(os.path.basename(path))[0]))
+    else:
+      jobs.append(Job(path, error=f'{path}: file not found.'))
+  seen: dict[str, int] = {}
+  unique = []
+  for job in jobs:
+    if job.error:
+      unique.append(job)
+      continue
+    count = seen.get(job.stem, 0) + 1
+    seen[job.stem] = count
+    unique.append(job if count == 1 else dataclasses.replace(
+        job, stem=f'{job.stem}_{count}'))
+  return unique
+
+
+def check_output_dir(path: str) -> str:
+  """Creates ``path`` if needed and checks that files can be written there.
+
+  Raises:
+    OSError: one line naming the folder.
+  """
+  path = os.path.abspath(path)
+  try:
+    os.makedirs(path, exist_ok=True)
+    probe = os.path.join(path, f'.mpe_jax_write_test_{os.getpid()}')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise OSError(f'cannot write to output folder {path} '
+                  f'({e.strerror or type(e).__name__}); choose another '
+                  '--output_dir.') from e
+  return path
+
+
+# ---------------------------------------------------------------- results ---
+
+
+@dataclasses.dataclass
+class FileResult:
+  """What happened to one input."""
+  source: str
+  outputs: list[str] = dataclasses.field(default_factory=list)
+  error: str = ''
+  warnings: list[str] = dataclasses.field(default_factory=list)
+  seconds: float = 0.0  # audio duration
+  notes: int = 0
+  skipped: bool = False
+  traceback: str = ''  # for unexpected errors (shown with --verbose)
+
+  @property
+  def ok(self) -> bool:
+    return not self.error
+
+
+@dataclasses.dataclass
+class Transcription:
+  """The transcription of one signal (in memory).
+
+  Attributes:
+    salience: ``[K, T]`` in [0, 1].
+    times: ``[T]`` frame times (s).
+    frequencies: ``[K]`` bin frequencies (Hz).
+    threshold: peak threshold used for ``multipitch`` and ``notes``.
+    multipitch: T arrays of active frequencies (Hz), mir_eval format.
+    notes: MIDI notes (``outputs.Note``).
+  """
+  salience: np.ndarray
+  times: np.ndarray
+  frequencies: np.ndarray
+  threshold: float
+  multipitch: list[np.ndarray]
+  notes: list[outputs_lib.Note]
+
+  def plot(self, ax=None, **kwargs):
+    """Salience-gram with the estimates (matplotlib; a new figure if no ax)."""
+    if ax is None:
+      import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+      _, ax = plt.subplots(figsize=(10, 4))
+    return outputs_lib.plot_salience(ax, self.salience, self.times,
+                                     self.frequencies,
+                                     threshold=self.threshold, **kwargs)
+
+
+def _threshold(predictor, threshold: float | None) -> float:
+  return float(predictor.config.eval.threshold if threshold is None
+               else threshold)
+
+
+def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
+                     threshold: float | None = None,
+                     min_note_seconds: float = 0.05,
+                     max_gap_seconds: float = 0.03) -> Transcription:
+  """Transcribes a signal held in memory.
+
+  Args:
+    audio: ``[N]`` mono or ``[N, C]`` samples (soundfile's layout).
+    sample_rate: Hz of ``audio`` (resampled to the model rate if different).
+    predictor: an ``inference.Predictor``.
+    threshold: peak threshold (default: the checkpoint's
+      ``config.eval.threshold``).
+    min_note_seconds, max_gap_seconds: note extraction (see
+      ``outputs.NoteTracker``).
+
+  Raises:
+    ValueError: empty audio or NaN/Inf samples.
+  """
+
+  # mir_eval (scipy.stats) is a slow import the command line does not need.
+  from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
+
+  x = np.asarray(audio, np.float32)
+  if x.ndim == 2:
+    x = x.mean(axis=1, dtype=np.float32)
+  if x.ndim != 1 or x.size == 0:
+    raise ValueError(f'audio must be [N] or [N, C] with N > 0, got shape '
+                     f'{np.shape(audio)}')
+  if not np.all(np.isfinite(x)):
+    raise ValueError('audio contains NaN or Inf samples')
+  if sample_rate != predictor.sample_rate:
+    import librosa  # pylint: disable=g-import-not-at-top
+    x = librosa.resample(x, orig_sr=sample_rate,
+                         target_sr=predictor.sample_rate,
+                         res_type='soxr_hq').astype(np.float32)
+  peak = float(np.max(np.abs(x)))
+  thr = _threshold(predictor, threshold)
+  if peak > 0:
+    salience = predictor.salience(x / peak)
+  else:  # digital silence: no pitch
+    n_frames = (predictor.num_frames(len(x)) if predictor.streaming
+                else predictor.whole_file(x).shape[-1])
+    salience = np.zeros((len(predictor.bin_frequencies), n_frames),
+                        np.float32)
+  times = predictor.frame_times(salience.shape[-1])
+  freqs = multipitch.salience_to_multipitch(salience,
+                                            predictor.bin_frequencies, thr)
+  tracker = outputs_lib.NoteTracker(
+      times[1] - times[0] if len(times) > 1 else
+      predictor.hop_length / predictor.sample_rate,
+      min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds)
+  active = peak_mask(salience, thr)
+  tracker.update(0, freqs, [salience[active[:, t], t]
+                            for t in range(salience.shape[-1])])
+  return Transcription(salience, times, predictor.bin_frequencies, thr,
+                       freqs, tracker.finish())
+
+
+def _frame_seconds(predictor) -> float:
+  times = predictor.frame_times(2)
+  return float(times[1] - times[0])
+
+
+def _zero_blocks(n_bins: int, n_frames: int, block: int):
+  for start in range(0, n_frames, block):
+    yield start, np.zeros((n_bins, min(block, n_frames - start)), np.float32)
+
+
+def transcribe_file(job: Job, predictor, output_dir: str, *,
+                    formats: Sequence[str] = outputs_lib.FORMATS,
+                    threshold: float | None = None,
+                    min_note_seconds: float = 0.05,
+                    max_gap_seconds: float = 0.03,
+                    skip_existing: bool = False,
+                    progress: Any = None) -> FileResult:
+  """Transcribes one input to its output files (errors are not raised but
+  returned in ``FileResult.error``, except programming errors)."""
+
+  result = FileResult(job.source)
+  if job.error:
+    result.error = job.error
+    return result
+  stem = os.path.join(output_dir, job.stem)
+  targets = [stem + outputs_lib.SUFFIXES[f] for f in formats]
+  if skip_existing and all(os.path.exists(t) for t in targets):
+    result.outputs, result.skipped = targets, True
+    return result
+  try:
+    decoded = audio_stream.decode_audio(job.source, predictor.sample_rate)
+  except audio_lib.AudioError as e:
+    result.error = str(e)
+    return result
+  result.warnings = list(decoded.warnings)
+  result.seconds = decoded.seconds
+  writers = None
+  try:
+    if decoded.peak == 0:
+      result.warnings.append('silent: every sample is 0; no pitches.')
+    decoded.normalize()
+    samples = decoded.samples
+    if predictor.streaming is None:
+      whole = predictor.whole_file(samples)
+      n_frames, blocks = whole.shape[-1], iter([(0, whole)])
+    else:
+      n_frames = predictor.num_frames(len(samples))
+      blocks = (_zero_blocks(len(predictor.bin_frequencies), n_frames,
+                             predictor.chunk_frames) if decoded.peak == 0
+                else predictor.stream(samples, progress=progress))
+    writers = outputs_lib.Writers(
+        stem, formats, predictor.bin_frequencies, _frame_seconds(predictor),
+        n_frames, threshold=_threshold(predictor, threshold),
+        min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
+        title=os.path.basename(job.source))
+    if progress is not None:
+      progress.reset(total=n_frames)
+    for first, block in blocks:
+      writers.add(first, block)
+    result.outputs = writers.commit()
+    result.notes = len(writers.notes)
+  except OSError as e:
+    if writers is not None:
+      writers.abort()
+    result.error = f'{job.source}: cannot write outputs ({cli.one_line(e)}).'
+  except Exception as e:  # pylint: disable=broad-except
+    if writers is not None:
+      writers.abort()
+    result.error = f'{job.source}: {cli.one_line(e)}'
+    result.traceback = traceback.format_exc()
+  return result
+
+
+def transcribe_files(inputs: Sequence[str], predictor, *,
+                     output_dir: str = '.',
+                     formats: Sequence[str] = outputs_lib.FORMATS,
+                     threshold: float | None = None,
+                     min_note_seconds: float = 0.05,
+                     max_gap_seconds: float = 0.03,
+                     skip_existing: bool = False,
+                     verbose: bool = False,
+                     show_progress: bool | None = None) -> list[FileResult]:
+  """Transcribes files and folders; one failure does not stop the others.
+
+  Prints one line per failure and warning on stderr (tracebacks with
+  ``verbose``) and the written outputs on stdout.
+
+  Returns:
+    One ``FileResult`` per input file (folders expanded).
+
+  Raises:
+    OSError: ``output_dir`` cannot be written.
+    ValueError: unknown format.
+  """
+  from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+
+  unknown = sorted(set(formats) - set(outputs_lib.FORMATS))
+  if unknown or not formats:
+    raise ValueError(f'unknown --formats {unknown or formats}; choose from '
+                     f'{",".join(outputs_lib.FORMATS)}.')
+  output_dir = check_output_dir(output_dir)
+  jobs = expand_inputs(inputs)
+  results = []
+  disable = None if show_progress is None else not show_progress
+  with tqdm.tqdm(total=len(jobs), unit='file', desc='transcribe',
+                 disable=disable, dynamic_ncols=True) as files_bar:
+    for job in jobs:
+      files_bar.set_postfix_str(os.path.basename(job.source)[-40:])
+      with tqdm.tqdm(unit='frame', desc=os.path.basename(job.source)[-30:],
+                     leave=False, disable=disable,
+                     dynamic_ncols=True) as frames_bar:
+        r = transcribe_file(job, predictor, output_dir, formats=formats,
+                            threshold=threshold,
+                            min_note_seconds=min_note_seconds,
+                            max_gap_seconds=max_gap_seconds,
+                            skip_existing=skip_existing,
+                            progress=frames_bar)
+      files_bar.update(1)
+      _report(r, verbose, files_bar)
+      results.append(r)
+  return results
+
+
+def _report(r: FileResult, verbose: bool, bar) -> None:
+  lines_err, lines_out = [], []
+  for w in r.warnings:
+    lines_err.append(f'warning: {r.source}: {w}')
+  if r.traceback and verbose:
+    lines_err.append(r.traceback.rstrip())
+  if r.error:
+    lines_err.append(f'error: {r.error}')
+  elif r.skipped:
+    lines_out.append(f'{r.source}: outputs exist, skipped')
+  else:
+    lines_out.append(f'{r.source} ({r.seconds:.1f} s, {r.notes} notes) -> '
+                     + ', '.join(r.outputs))
+  for line in lines_out:
+    bar.write(line, file=sys.stdout)
+  for line in lines_err:
+    bar.write(line, file=sys.stderr)
+
+
+def summary(results: Sequence[FileResult]) -> str:
+  """The closing lines: counts, then one line per failed input."""
+  failed = [r for r in results if not r.ok]
+  done = len(results) - len(failed)
+  lines = [f'Transcribed {done} of {len(results)} input(s)'
+           + (f'; {len(failed)} failed:' if failed else '.')]
+  lines += [f'  {r.error}' for r in failed]
+  return '\n'.join(lines)
+
+
+# -------------------------------------------------------------------- CLI ---
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  fv = flags.FlagValues()
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint: a training workdir, '
+                      'its checkpoints/ folder, or one step folder.',
+                      flag_values=fv)
+  flags.DEFINE_enum('prefer', 'best', ['best', 'latest'], 'In a workdir, use '
+                    'the best (validation) or the latest checkpoint.',
+                    flag_values=fv)
+  flags.DEFINE_string('output_dir', '.', 'Folder for the outputs (created).',
+                      flag_values=fv)
+  flags.DEFINE_list('formats', list(outputs_lib.FORMATS),
+                    'Outputs: any of ' + ','.join(outputs_lib.FORMATS) + '.',
+                    flag_values=fv)
+  flags.DEFINE_float('threshold', None, 'Salience threshold on the peaks '
+                     "(default: the checkpoint's config.eval.threshold).",
+                     flag_values=fv)
+  flags.DEFINE_float('min_note_seconds', 0.05, 'MIDI: shortest note kept.',
+                     flag_values=fv)
+  flags.DEFINE_float('max_gap_seconds', 0.03, 'MIDI: longest pause inside '
+                     'one note.', flag_values=fv)
+  flags.DEFINE_float('chunk_seconds', 20.0, 'Audio per model call (memory '
+                     'use grows with it; results do not change).',
+                     flag_values=fv)
+  flags.DEFINE_integer('batch_size', 4, 'Chunks per model call.',
+                       flag_values=fv)
+  flags.DEFINE_bool('skip_existing', False, 'Skip inputs whose outputs all '
+                    'exist (to resume a large batch).', flag_values=fv)
+  flags.DEFINE_bool('progress', None, 'Progress bars (default: when stderr '
+                    'is a terminal).', flag_values=fv)
+  flags.DEFINE_bool('verbose', False, 'Tracebacks and library logs.',
+                    flag_values=fv)
+  return fv
+
+
+def run(argv: Sequence[str]) -> int:
+  """The command line; returns the exit status (0, 1 or 2)."""
+  fv = _define_flags()
+  prog = 'mpe_jax.transcribe'
+
+  def body() -> int:
+    inputs = cli.parse(fv, argv, USAGE)
+    with cli.quiet_logging(fv.verbose):
+      return command(inputs)
+
+  def command(inputs: list[str]) -> int:
+    if not fv.checkpoint:
+      raise cli.UsageError('--checkpoint is required')
+    if not inputs:
+      raise cli.UsageError('give at least one audio file or folder')
+    unknown = sorted(set(fv.formats) - set(outputs_lib.FORMATS))
+    if unknown or not fv.formats:
+      raise cli.UsageError(f'unknown --formats {unknown or fv.formats}; '
+                           f'choose from {",".join(outputs_lib.FORMATS)}')
+    check_output_dir(fv.output_dir)  # before the (slow) model load
+    from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+    t0 = time.perf_counter()
+    predictor = inference.load_predictor(
+        fv.checkpoint, prefer=fv.prefer, chunk_seconds=fv.chunk_seconds,
+        batch_size=fv.batch_size)
+    results = transcribe_files(
+        inputs, predictor, output_dir=fv.output_dir, formats=fv.formats,
+        threshold=fv.threshold, min_note_seconds=fv.min_note_seconds,
+        max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
+        verbose=fv.verbose, show_progress=fv.progress)
+    print(summary(results), file=sys.stderr if any(
+        not r.ok for r in results) else sys.stdout)
+    if fv.verbose:
+      print(f'({time.perf_counter() - t0:.1f} s)', file=sys.stderr)
+    return cli.OK if all(r.ok for r in results) else cli.FAILURES
+
+  return cli.run_command(prog, body, lambda: bool(fv['verbose'].value))
+
+
+def main() -> None:
+  sys.exit(run(sys.argv))
+
+
+if __name__ == '__main__':
+  main()
