@@ -132,11 +132,25 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.eval_every = 250  # steps between validations
   config.train.checkpoint_every = 250  # steps between 'latest' checkpoints
   config.train.early_stop_patience = 0  # 0: no early stopping (reference)
+  # Parameters to start a fresh run from (a workdir or checkpoint step dir);
+  # '' = random initialisation. Ignored when resuming.
+  config.train.init_checkpoint = ''
 
   # --- data (data_pipelines.pipeline)
   config.data = ml_collections.ConfigDict()
   config.data.train_source = 'synthetic'  # labelled synthetic notes
   config.data.data_dir = ''  # TFDS data_dir with prepared datasets
+  # Raw corpus directories for '<corpus>/<split>' sets (docs/datasets.md).
+  config.data.dataset_dirs = ml_collections.ConfigDict()
+  for corpus in ('nsynth', 'urmp', 'bach10', 'su', 'trios', 'musicnet',
+                 'guitarset', 'egmd', 'fma', 'maestro', 'fluidsynth'):
+    config.data.dataset_dirs[corpus] = ''  # '' = absent
+  # train_source='mixture': named sources, their batch shares and labels.
+  config.data.mixture = ml_collections.ConfigDict()
+  config.data.mixture.sources = ()
+  config.data.mixture.proportions = ()
+  config.data.mixture.use_labels = ()
+  config.data.drum_source = ''  # Timbre-Trap uses no drum mixing
   config.data.excerpt_seconds = 9.0  # training excerpt (3 CQT slices)
   config.data.eval_track_seconds = 10.0  # synthetic evaluation mixtures
   config.data.eval_num_tracks = 16  # tracks per synthetic evaluation set

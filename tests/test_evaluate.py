@@ -106,7 +106,7 @@ def test_pred_dir_scores_any_method_and_reports_missing_files(tmp_path,
     ([f'--dataset={SET}', '--pred_dir=.', f'--config={TINY}',
       '--config.data.eval_num_trakcs=2'],
      'unknown config key --config.data.eval_num_trakcs; valid keys of '
-     'config.data: data_dir, eval_num_tracks,'),
+     'config.data: data_dir, dataset_dirs, drum_source, eval_num_tracks,'),
 ])
 def test_user_errors_are_one_line(tmp_path, capsys, args, fragment):
   code, _, err = _run(capsys, *args, f'--output_dir={tmp_path}')

@@ -54,7 +54,8 @@ def test_config_typo_fails_fast_with_the_valid_keys():
   assert proc.stderr.count('\n') == 1, proc.stderr
   assert ('error: unknown config key --config.train.batch_sise; valid keys '
           'of config.train: batch_size, checkpoint_every, '
-          'early_stop_patience, eval_every, log_every, num_steps'
+          'early_stop_patience, eval_every, init_checkpoint, log_every, '
+          'num_steps'
           ) in proc.stderr
   assert not os.path.exists('/nonexistent/never_created')
 

@@ -136,6 +136,7 @@ def test_describe_train_source(tmp_path):
 
 def test_train_batches_logs_the_source(caplog):
   caplog.set_level(logging.INFO)
+  caplog.set_level(logging.INFO, logger='absl')  # whatever earlier tests set
   take(make_config(), 1)
   lines = [r.getMessage() for r in caplog.records
            if r.getMessage().startswith('Training source:')]
