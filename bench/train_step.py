@@ -1,0 +1,116 @@
+"""Training-step throughput against the PyTorch reference's measured figures.
+
+One full SS-MPE step (HCQT of the clean audio, clean + EQ + geometric
+branches, all five losses, backward, clipping, AdamW), jitted with the state
+donated, on random 4-s excerpts, warm (compilation excluded), in one process.
+
+Anchor: the released PyTorch SS-MPE code measured on this same 2-core CPU
+(it cannot run in this environment, so the figures are constants here):
+6.67 s/step at batch 4 (0.60 samples/s) and 39.9 s/step at batch 20 with
+jemalloc (0.50 samples/s; 90.3 s with the default allocator); peak RSS
+3.9 GB / 14.3 GB.
+
+  python bench/train_step.py --config=configs/ssmpe.py --batch_size=4
+  python bench/train_step.py --config=configs/ssmpe.py:energy --batch_size=20
+
+Ends with ``RESULT train_step_b<N> ours=<samples/s> anchor=<samples/s>
+ratio=<ours/anchor> unit=samples/s`` (ratio > 1 means mpe_jax is faster) and
+a ``RESULT train_step_rss_b<N>`` line (peak resident memory of this process,
+anchor / ours, so > 1 means less memory than the reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import resource
+import statistics
+import sys
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+import jax  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
+
+# PyTorch reference on this CPU: batch -> (s/step, peak RSS GB).
+REFERENCE = {4: (6.67, 3.9), 20: (39.9, 14.3)}
+
+
+def load_config(spec: str):
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('bench_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--config', default='configs/ssmpe.py')
+  parser.add_argument('--batch_size', type=int, default=4)
+  parser.add_argument('--seconds', type=float, default=4.0)
+  parser.add_argument('--steps', type=int, default=5, help='timed steps')
+  args = parser.parse_args()
+
+  config = load_config(args.config)
+  with config.unlocked():
+    config.train.batch_size = args.batch_size
+    config.data.excerpt_seconds = args.seconds
+  tx, scheds = train.build_optimizer(config)
+  graphdef, state = train.init_train_state(config, tx)
+  frontend = systems.get_system(config).make_frontend(config)
+  step = jax.jit(train.make_train_step(graphdef, frontend, tx, scheds, config),
+                 donate_argnums=0)
+  n = int(args.seconds * config.hcqt.sample_rate)
+  rng = np.random.default_rng(0)
+  n_frames = 1 + n // config.hcqt.hop_length
+
+  def batch():
+    return {'audio': 0.1 * rng.standard_normal(
+                (args.batch_size, n)).astype(np.float32),
+            'labels': np.zeros((args.batch_size, config.hcqt.n_bins,
+                                n_frames), np.uint8),
+            'has_label': np.zeros((args.batch_size,), bool),
+            'drums': np.zeros((args.batch_size, n), np.float32)}
+
+  t0 = time.perf_counter()
+  state, metrics = step(state, batch())
+  jax.block_until_ready(metrics)
+  first = time.perf_counter() - t0
+  times = []
+  for _ in range(args.steps):
+    b = batch()
+    t0 = time.perf_counter()
+    state, metrics = step(state, b)
+    jax.block_until_ready(metrics)
+    times.append(time.perf_counter() - t0)
+  best, med = min(times), statistics.median(times)
+  rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+  ours = args.batch_size / med
+  ref_s, ref_rss = REFERENCE.get(args.batch_size, (None, None))
+  print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
+        f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s')
+  print(f'ours: best {best:.2f} s/step, median {med:.2f} s/step '
+        f'({ours:.2f} samples/s), first call (compile + step) {first:.1f} s, '
+        f'peak RSS {rss_gb:.2f} GB')
+  if ref_s is None:
+    print(f'RESULT train_step_b{args.batch_size} ours={ours:.3f} anchor=nan '
+          'ratio=nan unit=samples/s  # no reference figure at this batch')
+    return
+  anchor = args.batch_size / ref_s
+  print(f'anchor (PyTorch reference, measured figure): {ref_s:.2f} s/step '
+        f'({anchor:.2f} samples/s), peak RSS {ref_rss:.1f} GB')
+  print(f'RESULT train_step_b{args.batch_size} ours={ours:.3f} '
+        f'anchor={anchor:.3f} ratio={ours / anchor:.2f} unit=samples/s')
+  print(f'RESULT train_step_rss_b{args.batch_size} ours={rss_gb:.2f} '
+        f'anchor={ref_rss:.1f} ratio={ref_rss / rss_gb:.2f} unit=GB')
+
+
+if __name__ == '__main__':
+  main()
