@@ -17,10 +17,11 @@ model trained on NSynth (P / R / Acc %): Bach10 65.1 / 82.5 / 57.1,
 Su 61.6 / 63.9 / 44.4, TRIOS 50.4 / 52.8 / 34.1, URMP 65.8 / 51.1 / 38.9,
 GuitarSet 49.9 / 67.5 / 39.2.
 
-``:quick`` is a laptop demonstration on the synthetic source that finishes in a
-few minutes on 2 CPU cores: 1-s excerpts, batch 4, 150 steps, LR 1e-3; it
-reports F1 on synthetic polyphonic mixtures before and after training
-(README, "Results").
+``:quick`` is a laptop run of the whole pipeline on the synthetic source that
+finishes in about 10 minutes on 2 CPU cores: 1-s excerpts, batch 4, 150 steps,
+LR 1e-3; it reports F1 on synthetic polyphonic mixtures before and after
+training. 150 steps are too few for the salience to cross the 0.5 threshold
+(README, "Results"; docs/experiments.md).
 
 Paper ablations: ``:energy`` (L_e), ``:timbre`` (L_t = L_e + timbre),
 ``:geometric`` (L_g = L_e + geometric).
