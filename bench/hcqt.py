@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -23,19 +22,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # pylint: disable=g-import-not-at-top
 import librosa  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+import timing  # pylint: disable=g-import-not-at-top (bench/timing.py)
 
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-  """(best, median) wall time over ``repeats`` calls after one warm-up."""
-  fn()
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return min(times), statistics.median(times)
 
 
 def main() -> None:
@@ -79,8 +68,9 @@ def main() -> None:
   ours()
   compile_s = time.perf_counter() - t0
   anchor()  # librosa's first call compiles numba kernels: keep it out.
-  ours_best, ours_med = _time(ours, args.repeats)
-  anc_best, anc_med = _time(anchor, max(2, args.repeats // 2))
+  ours_best, ours_med = timing.best_and_median(ours, args.repeats)
+  anc_best, anc_med = timing.best_and_median(anchor,
+                                             max(2, args.repeats // 2))
   audio_s = args.batch * args.seconds
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs')
   print(f'batch {args.batch} x {args.seconds:g} s, 6 harmonics x 440 bins')

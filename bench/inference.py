@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -32,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+import timing  # pylint: disable=g-import-not-at-top (bench/timing.py)
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
 from configs import ssmpe  # pylint: disable=g-import-not-at-top
@@ -41,16 +41,6 @@ from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at
 
 BASIC_PITCH_S_PER_S = 0.018  # fastest measured figure (0.018-0.025)
 REFERENCE_S_PER_S = 0.083
-
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-  fn()
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t0)
-  return min(times), statistics.median(times)
 
 
 def main() -> None:
@@ -78,15 +68,14 @@ def main() -> None:
   t0 = time.perf_counter()
   jax.block_until_ready(predict(params, audio))
   compile_s = time.perf_counter() - t0
-  best, med = _time(lambda: jax.block_until_ready(predict(params, audio)),
-                    args.repeats)
-  f_best, _ = _time(lambda: jax.block_until_ready(features(audio)),
-                    args.repeats)
-  m_best, _ = _time(lambda: jax.block_until_ready(model_only(params, x)),
-                    args.repeats)
+  measure = lambda fn: timing.best_and_median(  # noqa: E731
+      lambda: jax.block_until_ready(fn()), args.repeats)
+  best, med = measure(lambda: predict(params, audio))
+  f_best, _ = measure(lambda: features(audio))
+  m_best, _ = measure(lambda: model_only(params, x))
   sal = np.asarray(predict(params, audio))[0]
   freqs = system.bin_frequencies(frontend)
-  p_best, _ = _time(lambda: multipitch.salience_to_multipitch(
+  p_best, _ = timing.best_and_median(lambda: multipitch.salience_to_multipitch(
       sal, freqs, config.eval.threshold), args.repeats)
 
   ours = args.seconds / best
