@@ -8,6 +8,7 @@ import numpy as np
 from flax import nnx
 
 from mpe_jax.models.autoencoder import Autoencoder, frequency_sizes
+from mpe_jax.models.dwm import DynamicWeightModule
 
 
 def build_model(model_config: ml_collections.ConfigDict,
@@ -24,4 +25,5 @@ def count_params(model_or_state) -> int:
                  for x in jax.tree.leaves(model_or_state)))
 
 
-__all__ = ['Autoencoder', 'build_model', 'count_params', 'frequency_sizes']
+__all__ = ['Autoencoder', 'DynamicWeightModule', 'build_model', 'count_params',
+           'frequency_sizes']
