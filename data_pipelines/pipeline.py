@@ -15,6 +15,10 @@ global batch as numpy arrays:
   drum excerpt of the same length per item, cut from a peak-normalised
   track of that source, one distinct track per item while the source has at
   least b tracks.
+* ``label_confidence``: float32 [b, T], only when the mixture has a source
+  with label confidences ('pseudo_labels/train' used with labels): the
+  stored per-frame confidence (MAJL Eq. 4) of pseudo-labelled items, 1.0 for
+  the items of every other source (ground truth or no labels).
 
 b = batch_size // process_count. A batch is a pure function of (seed, step,
 process_index, process_count): a run restarted at ``start_step`` continues
@@ -39,19 +43,20 @@ exactly as the uninterrupted run, and hosts receive disjoint items.
 * ``'mixture'``: named sources in fixed proportions,
   ``config.data.mixture.sources`` (e.g. ``('urmp/train', 'nsynth/train')``,
   see ``sources.py``: '<corpus>/<split>', 'synthetic/train',
-  'synthetic_mixtures/train',
-  'fluidsynth/train'), ``.proportions`` (shares of every batch) and
-  ``.use_labels`` (per source: whether its items are supervised). Each
-  host's batch holds ``c_k = b * proportion_k / sum(proportions)`` items of
-  source k (which must be whole numbers), in source order. Slot j < c_k of
-  source k at step s on process p is the source's global item
-  ``(s * P + p) * c_k + j``: corpus sources map item i to epoch
-  ``i // n_tracks`` and to a track through a per-(seed, epoch) permutation,
-  with a per-(seed, epoch, track) excerpt offset ("one random excerpt per
-  track per epoch"); disjoint item indices make hosts disjoint. Corpus
-  sources stream prepared shards under ``config.data.data_dir``
-  (``python -m data_pipelines.prepare``), else decode the raw corpus at
-  ``config.data.dataset_dirs.<corpus>``.
+  'synthetic_mixtures/train', 'fluidsynth/train', and 'pseudo_labels/train',
+  the items written by ``python -m mpe_jax.pseudo_label`` to
+  ``config.data.pseudo_label_dir``), ``.proportions`` (shares of every
+  batch) and ``.use_labels`` (per source: whether its items are
+  supervised). Each host's batch holds ``c_k = b * proportion_k /
+  sum(proportions)`` items of source k (which must be whole numbers), in
+  source order. Slot j < c_k of source k at step s on process p is the
+  source's global item ``(s * P + p) * c_k + j``: corpus sources map item i
+  to epoch ``i // n_tracks`` and to a track through a per-(seed, epoch)
+  permutation, with a per-(seed, epoch, track) excerpt offset ("one random
+  excerpt per track per epoch"); disjoint item indices make hosts
+  disjoint. Corpus sources stream prepared shards under
+  ``config.data.data_dir`` (``python -m data_pipelines.prepare``), else
+  decode the raw corpus at ``config.data.dataset_dirs.<corpus>``.
 
 Drum excerpts (``config.data.drum_source``, e.g. ``'egmd/train'``) use the
 same item scheme with ``c = b``.
@@ -78,6 +83,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import audio as audio_lib
 from data_pipelines import catalog
+from data_pipelines import pseudo_labels
 from data_pipelines import sources as sources_lib
 from data_pipelines import synthetic
 from data_pipelines import tracks
@@ -185,13 +191,17 @@ def _grid_kwargs(config: ml_collections.ConfigDict) -> dict:
 
 def open_source(config: ml_collections.ConfigDict, name: str, *,
                 use_labels: bool) -> sources_lib.Source:
-  """The training source ``name`` ('synthetic/train', 'fluidsynth/train' or
-  '<corpus>/<split>') as the config locates it.
+  """The training source ``name`` ('synthetic/train', 'fluidsynth/train',
+  'pseudo_labels/train' or '<corpus>/<split>') as the config locates it.
+
+  'pseudo_labels/train' reads ``config.data.pseudo_label_dir`` (a key older
+  configs lack; read as '' then).
 
   Raises:
-    ValueError: unknown name, or labels asked of an audio-only corpus.
+    ValueError: unknown name, labels asked of an audio-only corpus, or an
+      incomplete pseudo-label folder.
     DatasetNotFoundError: a corpus with neither prepared shards nor a raw
-      directory (one line naming both).
+      directory (one line naming both), or no pseudo-label folder.
   """
   kwargs = _grid_kwargs(config)
   if name == 'synthetic/train':
@@ -207,6 +217,10 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
                        'use_labels entry to False.')
     return sources_lib.SyntheticDrums(config.seed,
                                       sample_rate=config.hcqt.sample_rate)
+  if name == pseudo_labels.SOURCE_NAME:
+    return pseudo_labels.open_source(
+        config.data.get('pseudo_label_dir', ''), seed=config.seed,
+        use_labels=use_labels, **kwargs)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(
@@ -217,8 +231,8 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
   except ValueError as error:
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
                      "are 'synthetic/train', 'synthetic_mixtures/train', "
-                     "'synthetic_drums/train', "
-                     "'fluidsynth/train' and '<corpus>/<split>'.") from error
+                     "'synthetic_drums/train', 'fluidsynth/train', "
+                     "'pseudo_labels/train' and '<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
       data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,
@@ -292,11 +306,15 @@ def _tf_parallelism(value: int) -> int:
 
 
 def _item_shapes(n_samples: int, n_bins: int, n_frames: int):
-  def set_shapes(audio, label_grid, has_label):
+  def set_shapes(audio, label_grid, has_label, *confidence):
     audio.set_shape([n_samples])
     label_grid.set_shape([n_bins, n_frames])
     has_label.set_shape([])
-    return {'audio': audio, 'labels': label_grid, 'has_label': has_label}
+    item = {'audio': audio, 'labels': label_grid, 'has_label': has_label}
+    if confidence:
+      confidence[0].set_shape([n_frames])
+      item['label_confidence'] = confidence[0]
+    return item
   return set_shapes
 
 
@@ -313,27 +331,39 @@ def _source_batches(config: ml_collections.ConfigDict,
 
   Local item k (k = step * b + slot) is slot ``slot`` of step ``step``; slot
   j of source s (counted within the source's share c_s) reads the source's
-  global item ``(step * P + p) * c_s + j``.
+  global item ``(step * P + p) * c_s + j``. When a source has label
+  confidences, every item also carries its ``[T]`` confidence (1.0 where the
+  source gives none).
   """
   n_samples, n_frames = _excerpt_shape(config)
   n_bins = config.hcqt.n_bins
   slots = [(s, j) for s, (_, count) in enumerate(layout) for j in range(count)]
   assert len(slots) == local_batch, (len(slots), local_batch)
+  with_confidence = any(source.has_confidence for source, _ in layout)
 
   def make_item(k: np.ndarray):
     step, slot = divmod(int(k), local_batch)
     s, j = slots[slot]
     source, count = layout[s]
     index = (step * process_count + process_index) * count + j
-    audio, grid = source.item(index, n_samples)
+    if not with_confidence:
+      audio, grid = source.item(index, n_samples)
+    else:
+      audio, grid, confidence = source.item_with_confidence(index, n_samples)
     if grid is None:
       grid = np.zeros((n_bins, n_frames), np.uint8)
-    return (np.asarray(audio, np.float32), grid,
-            np.bool_(source.labelled))
+    item = (np.asarray(audio, np.float32), grid, np.bool_(source.labelled))
+    if not with_confidence:
+      return item
+    if confidence is None:
+      confidence = np.ones(n_frames, np.float32)
+    return item + (np.asarray(confidence, np.float32),)
+
+  types = (tf.float32, tf.uint8, tf.bool) + (
+      (tf.float32,) if with_confidence else ())
 
   def to_item(k):
-    return tf.numpy_function(make_item, [k], (tf.float32, tf.uint8, tf.bool),
-                             stateful=False)
+    return tf.numpy_function(make_item, [k], types, stateful=False)
 
   ds = tf.data.Dataset.range(start_step * local_batch, np.iinfo(np.int64).max)
   ds = ds.map(to_item, num_parallel_calls=_tf_parallelism(
@@ -493,7 +523,8 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
     An infinite ``BatchIterator`` (call ``close()`` when done) of
     ``{'audio': float32 [b, N], 'labels': uint8 [b, n_bins, T],
     'has_label': bool [b]}`` (plus ``'drums': float32 [b, N]`` when
-    ``config.data.drum_source`` is set) with
+    ``config.data.drum_source`` is set, and ``'label_confidence': float32
+    [b, T]`` when a mixture source has label confidences) with
     ``b = batch_size // process_count``,
     ``N = round(excerpt_seconds * sample_rate)``, ``T = 1 + N // hop``.
 

@@ -24,6 +24,9 @@ process) and a restarted run reproduces the uninterrupted one.
   length, with or without its exact labels.
 * ``SyntheticDrums`` ('synthetic_drums/train'): item i is synthetic drum
   groove i (audio only; a percussion source when no E-GMD is at hand).
+* ``pseudo_labels.PseudoLabelSource`` ('pseudo_labels/train'): items labelled
+  by a trained model (``python -m mpe_jax.pseudo_label``), with a per-frame
+  confidence of their labels (``item_with_confidence``).
 
 Per-host disjointness comes from the item indices the pipeline hands out
 (see ``pipeline.py``), not from the sources.
@@ -58,15 +61,27 @@ class Source(abc.ABC):
   Attributes:
     name: e.g. 'urmp/train'.
     labelled: whether ``item`` returns label grids.
+    has_confidence: whether ``item_with_confidence`` gives a per-frame
+      confidence of the labels (pseudo-labels); other sources' labels are
+      ground truth.
   """
   name: str
   labelled: bool
+  has_confidence: bool = False
 
   @abc.abstractmethod
   def item(self, index: int, n_samples: int
            ) -> tuple[np.ndarray, np.ndarray | None]:
     """Item ``index``: audio [n_samples] float32 and, if ``labelled``, the
     [n_bins, 1 + n_samples // hop] uint8 label grid (else None)."""
+
+  def item_with_confidence(self, index: int, n_samples: int
+                           ) -> tuple[np.ndarray, np.ndarray | None,
+                                      np.ndarray | None]:
+    """``item`` plus the [1 + n_samples // hop] float32 confidence of the
+    label frames, or None (= fully trusted) for sources without one."""
+    audio, grid = self.item(index, n_samples)
+    return audio, grid, None
 
   def describe(self) -> str:
     """A short description for the log line."""

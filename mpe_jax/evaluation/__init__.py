@@ -1,1 +1,2 @@
-"""Host-side evaluation: peak picking, mir_eval multi-pitch metrics."""
+"""Host-side evaluation: peak picking, mir_eval multi-pitch and melody
+scores, separation SDRs."""

@@ -14,9 +14,18 @@ Two definitions, both in dB and both computed in float64:
   of the Timbre-Trap paper's Table 1); it is invariant to gain and to short
   filters. The same ``eps`` is added to both energies, so an all-zero
   estimate also gives 0 dB.
+
+Over a test set (MIR-1K's convention, used by MAJL):
+
+* ``nsdr``: the SDR gain of the estimate over the unprocessed mixture,
+  ``SDR(s, s_hat) - SDR(s, x)`` in dB, with either definition above.
+* ``gnsdr``: the mean of the tracks' NSDRs weighted by track length.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -65,3 +74,52 @@ def sdr_filtered(reference: np.ndarray, estimate: np.ndarray, *,
   target = float(np.clip(cross @ taps, 0.0, None))
   residual = max(float(np.sum(e ** 2)) - target, 0.0)
   return float(10.0 * np.log10((target + eps) / (residual + eps)))
+
+
+def nsdr(reference: np.ndarray, estimate: np.ndarray, mixture: np.ndarray, *,
+         filtered: bool = False, filter_length: int = 512,
+         eps: float = EPS) -> float:
+  """Normalised SDR: ``SDR(s, s_hat) - SDR(s, x)`` in dB.
+
+  Args:
+    reference: ``[N]`` target source ``s``.
+    estimate: ``[N]`` separated source ``s_hat``.
+    mixture: ``[N]`` the mixture ``x`` the estimate was separated from.
+    filtered: use ``sdr_filtered`` (with ``filter_length`` taps) instead of
+      ``sdr`` for both terms.
+    filter_length: distortion-filter taps when ``filtered``.
+    eps: energy floor of both terms.
+
+  Raises:
+    ValueError: the three signals differ in length.
+  """
+  if np.size(mixture) != np.size(reference):
+    raise ValueError(f'reference has {np.size(reference)} samples but mixture '
+                     f'has {np.size(mixture)}.')
+  if filtered:
+    score = functools.partial(sdr_filtered, filter_length=filter_length,
+                              eps=eps)
+  else:
+    score = functools.partial(sdr, eps=eps)
+  return score(reference, estimate) - score(reference, mixture)
+
+
+def gnsdr(nsdrs: Sequence[float], lengths: Sequence[float]) -> float:
+  """Global NSDR: ``sum_i l_i NSDR_i / sum_i l_i`` in dB.
+
+  Args:
+    nsdrs: per-track NSDR (dB).
+    lengths: per-track length (samples or seconds; only ratios matter), > 0.
+
+  Raises:
+    ValueError: empty or mismatched inputs, or a length that is not > 0.
+  """
+  values = np.asarray(nsdrs, np.float64).reshape(-1)
+  weights = np.asarray(lengths, np.float64).reshape(-1)
+  if values.size == 0 or values.size != weights.size:
+    raise ValueError(f'gnsdr needs one length per NSDR and at least one '
+                     f'track, got {values.size} NSDRs and {weights.size} '
+                     'lengths.')
+  if not np.all(weights > 0):
+    raise ValueError(f'gnsdr track lengths must be > 0, got {weights}.')
+  return float(np.sum(weights * values) / np.sum(weights))

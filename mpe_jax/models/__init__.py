@@ -9,6 +9,7 @@ from flax import nnx
 
 from mpe_jax.models.autoencoder import (Autoencoder, WeightedAutoencoder,
                                        frequency_sizes)
+from mpe_jax.models.dwm import DynamicWeightModule
 
 
 def dwm_enabled(model_config: ml_collections.ConfigDict) -> bool:
@@ -37,5 +38,5 @@ def count_params(model_or_state) -> int:
                  for x in jax.tree.leaves(model_or_state)))
 
 
-__all__ = ['Autoencoder', 'WeightedAutoencoder', 'build_model', 'count_params',
-           'dwm_enabled', 'frequency_sizes']
+__all__ = ['Autoencoder', 'DynamicWeightModule', 'WeightedAutoencoder',
+           'build_model', 'count_params', 'dwm_enabled', 'frequency_sizes']
