@@ -75,6 +75,9 @@ class System:
       that evaluation adds to the multi-pitch ones (e.g. reconstruction SDR).
     streaming: how to compute the salience chunk by chunk with the same
       result (``None``: transcription and evaluation process whole files).
+    set_metrics: optional ``(per-track scores, tracks) -> {name: float}``:
+      set-level scores added to the track means (e.g. a length-weighted
+      GNSDR).
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -85,6 +88,8 @@ class System:
   make_track_metrics: Callable[..., Callable[..., dict[str, float]] | None
                                ] | None = None
   streaming: Streaming | None = None
+  set_metrics: Callable[[list[dict[str, float]], list], dict[str, float]
+                        ] | None = None
 
 
 # --------------------------------------------- HCQT salience (SS-MPE, ISMIR) --
@@ -188,6 +193,7 @@ MAJL_SEPARATION = System(
     frame_times=lambda cqt, n: cqt.frame_times(n),
     validate=majl_objectives.validate_separation,
     make_track_metrics=majl_objectives.make_separation_metrics,
+    set_metrics=majl_objectives.separation_set_metrics,
 )
 
 SYSTEMS: dict[str, System] = {'salience': SALIENCE,

@@ -217,7 +217,8 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
   """mir_eval scores of every track and their mean (host side).
 
   ``track_metrics(params, track) -> {name: float}`` adds system-specific
-  scores (``System.make_track_metrics``).
+  scores (``System.make_track_metrics``), ``System.set_metrics`` set-level
+  ones.
   """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
@@ -233,7 +234,10 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
     scores['name'] = track.name
     per_track.append(scores)
   numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
-  return multipitch.mean_scores(numeric), per_track
+  means = multipitch.mean_scores(numeric)
+  if system.set_metrics is not None:
+    means.update(system.set_metrics(numeric, tracks))
+  return means, per_track
 
 
 def _excerpt_batches(tracks: list, n_samples: int, chunk: int,

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -387,6 +388,16 @@ def test_cascade_salience_transcribes_the_separated_coefficients():
   np.testing.assert_allclose(sal, expected, atol=1e-5)
 
 
+def test_set_scores_weigh_nsdr_by_track_length_and_drums_are_fixed():
+  tracks = [types.SimpleNamespace(audio=np.zeros(100, np.float32)),
+            types.SimpleNamespace(audio=np.zeros(300, np.float32))]
+  got = majl.separation_set_metrics([{'nsdr': 2.0}, {'nsdr': 6.0}], tracks)
+  assert got == {'gnsdr': pytest.approx((2 * 100 + 6 * 300) / 400)}
+  a = majl.eval_drums('track-a', 2000, 22050)
+  np.testing.assert_array_equal(a, majl.eval_drums('track-a', 2000, 22050))
+  assert not np.array_equal(a, majl.eval_drums('track-b', 2000, 22050))
+
+
 # ------------------------------------------------- majl_salience vs salience
 
 
@@ -558,8 +569,12 @@ def test_two_steps_of_majl_separation(tmp_path):
   workdir = str(tmp_path / 'sep')
   result = train.train_and_evaluate(config, workdir)
   scores = _check_run(workdir, result, ('loss/separation', 'loss/pitch'))
-  assert {'f1', 'sdr', 'sdr_mixture', 'mix_f1'} <= set(scores)
+  assert {'f1', 'sdr', 'sdr_mixture', 'nsdr', 'gnsdr', 'mix_f1',
+          'mix_rpa', 'mix_rca'} <= set(scores)
   assert scores['sdr_mixture'] > 0  # drums at volume 0.5 under the track
+  # One track: GNSDR is its NSDR, SDR(separated) - SDR(mixture).
+  assert scores['gnsdr'] == pytest.approx(scores['nsdr'])
+  assert scores['nsdr'] == pytest.approx(scores['sdr'] - scores['sdr_mixture'])
 
 
 @pytest.mark.slow

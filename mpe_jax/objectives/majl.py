@@ -80,7 +80,7 @@ PSEUDO_SOURCE = 'pseudo_labels/train'
 # different seeds are scored on the same mixtures.
 EVAL_DRUM_SEED = 0
 # Multi-pitch scores of the cascade on the drum mixture (prefixed 'mix_').
-MIX_SCORES = ('precision', 'recall', 'accuracy', 'f1')
+MIX_SCORES = ('precision', 'recall', 'accuracy', 'f1', 'rpa', 'rca')
 
 
 # ------------------------------------------------------------ shared parts
@@ -298,12 +298,14 @@ def make_separation_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
                             ) -> Callable[[Any, Any], dict[str, float]]:
   """``(params, track) -> scores`` on the track mixed with drums.
 
-  The clean track plus ``config.eval.drum_volume`` times ``eval_drums``:
-  ``sdr`` of the separated source against the clean track, ``sdr_mixture``
-  (the unprocessed mixture against the clean track) and the multi-pitch
-  scores of the cascade on the mixture (``MIX_SCORES``, prefixed ``mix_``).
+  The clean track plus ``config.eval.drum_volume`` times ``eval_drums``, in
+  dB: ``sdr`` of the separated source against the clean track,
+  ``sdr_mixture`` (the unprocessed mixture against the clean track) and
+  their difference ``nsdr``; and the cascade's pitch on the mixture:
+  multi-pitch scores (``MIX_SCORES``) and single-pitch RPA / RCA against the
+  lowest reference pitch of each frame, prefixed ``mix_``.
   """
-  from mpe_jax.evaluation import multipitch, separation  # pylint: disable=g-import-not-at-top
+  from mpe_jax.evaluation import melody, multipitch, separation  # pylint: disable=g-import-not-at-top
 
   @jax.jit
   def run(params, mixture):
@@ -321,15 +323,28 @@ def make_separation_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
     sep, sal = np.asarray(sep)[0], np.asarray(sal)[0]
     est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs,
                                                   config.eval.threshold)
-    scores = multipitch.evaluate_multipitch(
-        track.ref_times, track.ref_freqs, cqt.frame_times(sal.shape[-1]),
-        est_freqs)
+    times = cqt.frame_times(sal.shape[-1])
+    scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
+                                            times, est_freqs)
+    scores.update(melody.evaluate_salience(
+        sal, bin_freqs, times, track.ref_times,
+        melody.reference_from_multipitch(track.ref_freqs),
+        threshold=config.eval.threshold))
     out = {f'mix_{k}': scores[k] for k in MIX_SCORES}
     out['sdr'] = separation.sdr(clean, sep)
     out['sdr_mixture'] = separation.sdr(clean, mixture)
+    out['nsdr'] = separation.nsdr(clean, sep, mixture)
     return out
 
   return metrics
+
+
+def separation_set_metrics(scores: list[dict[str, float]],
+                           tracks: list) -> dict[str, float]:
+  """``{'gnsdr'}``: the tracks' ``nsdr`` weighted by their length (dB)."""
+  from mpe_jax.evaluation import separation  # pylint: disable=g-import-not-at-top
+  return {'gnsdr': separation.gnsdr([s['nsdr'] for s in scores],
+                                    [np.size(t.audio) for t in tracks])}
 
 
 # ------------------------------------------------ 'majl_salience' (HCQT)
