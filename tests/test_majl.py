@@ -504,6 +504,75 @@ def test_pseudo_label_frames_below_threshold_are_masked():
   np.testing.assert_allclose(parts['supervised'], want, rtol=1e-5)
 
 
+def _write_pseudo_labels(directory, n_items, n_samples):
+  """A complete pseudo-label folder of ``n_items`` items: item i has the
+  label bin 100 + i and confidence 0.6 on its first 10 frames, else 0.9."""
+  from data_pipelines import pseudo_labels  # pylint: disable=g-import-not-at-top
+  n_frames = 1 + n_samples // 256
+  audio = (0.1 * np.random.default_rng(4).standard_normal(
+      (n_items, n_samples))).astype(np.float32)
+  labels = np.zeros((n_items, 440, n_frames), np.uint8)
+  conf = np.full((n_items, n_frames), 0.9, np.float32)
+  for i in range(n_items):
+    labels[i, 100 + i] = 1
+    conf[i, :10] = 0.6
+  settings = dict(sample_rate=22050, hop_length=256, fmin=27.5,
+                  bins_per_octave=60, n_bins=440, n_frames=n_frames,
+                  excerpt_samples=n_samples,
+                  excerpt_seconds=n_samples / 22050, num_items=n_items,
+                  shard_items=256, seed=0, source='synthetic/train',
+                  checkpoint='none', step=0, system='salience',
+                  threshold=0.5)
+  os.makedirs(directory)
+  manifest = pseudo_labels.new_manifest(settings)
+  pseudo_labels.write_shard(directory, 0, pseudo_labels.pack_records(
+      audio, labels, conf))
+  manifest['complete'] = True
+  manifest['summary'] = pseudo_labels.summarize(directory, manifest)
+  pseudo_labels.write_manifest(directory, manifest)
+
+
+def test_stage2_batches_carry_confidences_into_the_losses(tmp_path):
+  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  n = round(0.3 * 22050)
+  _write_pseudo_labels(str(tmp_path / 'pseudo'), 4, n)
+  config = majl_degeneration.get_config('quick,stage2')
+  with config.unlocked():
+    config.data.excerpt_seconds = 0.3
+    config.data.pseudo_label_dir = str(tmp_path / 'pseudo')
+  train.validate_config(config)
+  batches = pipeline.train_batches(config)
+  batch = next(batches)
+  batches.close()
+  assert batch['has_label'].tolist() == [True] * 4
+  conf = batch['label_confidence']
+  np.testing.assert_array_equal(conf[:2], 1.0)  # ground-truth slots
+  np.testing.assert_allclose(conf[2:, :10], 0.6)  # pseudo-labelled slots
+  np.testing.assert_allclose(conf[2:, 10:], 0.9)
+  fb = systems.get_system(config).make_frontend(config)
+  losses = jax.jit(lambda b: majl.salience_losses(_FakeWithDwm(), b, KEY, fb,
+                                                  config))
+  total, parts = losses(batch)
+  assert np.isfinite(float(total))
+  assert sum(float(parts[f'dwhs/count/case{c}']) for c in range(1, 5)) == 4
+  # The masked frames drop out of the supervised loss: compare with every
+  # pseudo-label frame kept.
+  kept = dict(batch, label_confidence=np.ones_like(conf))
+  _, parts_kept = losses(kept)
+  assert float(parts['supervised']) < float(parts_kept['supervised'])
+
+
+class _FakeWithDwm:
+  """``_fake_salience_model`` with a fresh DWM (method 'dwhs')."""
+
+  def __init__(self):
+    cfg = majl_degeneration.get_config('quick').model.dwm
+    self.dwm = DynamicWeightModule(cfg, rngs=nnx.Rngs(params=0))
+
+  def __call__(self, x):
+    return _fake_salience_model(x)
+
+
 # ------------------------------------------------------------------ curves
 
 
