@@ -144,6 +144,8 @@ def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
       config.train.eval_every = 1000  # no validation: one final evaluation
       config.train.checkpoint_every = 30
       config.optim.warmup_steps = 5
+      # The weights must leave 1 within a few dozen steps to show anything.
+      config.optim.dwm_lr = 1e-2
       config.eval.validation_sets = ()
       config.eval.evaluation_sets = ('synthetic_notes/valid',
                                      'synthetic_mixtures/test')

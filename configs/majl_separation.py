@@ -155,6 +155,8 @@ def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
       config.train.eval_every = 1000  # no validation: one final evaluation
       config.train.checkpoint_every = 40
       config.optim.warmup_steps = 5
+      # The weights must leave 1 within a few dozen steps to show anything.
+      config.optim.dwm_lr = 1e-2
       config.optim.plateau.enabled = False
       config.eval.validation_sets = ()
     elif name in ('none', 'naive'):
