@@ -41,7 +41,7 @@ Variants (``:name``, comma-combined, e.g. ``:quick,naive``):
   stage2   Stage II: adds 'pseudo_labels/train' (half of every batch) read
            from --config.data.pseudo_label_dir; trained from scratch, with
            pseudo-labelled frames below confidence 0.7 masked (Eq. 15).
-  quick    a CPU demonstration: 0.5-s slices, batch 2, 40 steps, a smaller
+  quick    a CPU demonstration: 0.5-s slices, batch 2, 30 steps, a smaller
            DWM, two 2-s evaluation mixtures; docs/experiments.md has the
            numbers of ``:quick`` and ``:quick,none``.
 """
@@ -150,10 +150,10 @@ def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
       config.model.dwm.hidden = 16
       config.model.dwm.n_frames = 128
       config.train.batch_size = 2
-      config.train.num_steps = 40
+      config.train.num_steps = 30
       config.train.log_every = 1  # every step: the omega curves
       config.train.eval_every = 1000  # no validation: one final evaluation
-      config.train.checkpoint_every = 40
+      config.train.checkpoint_every = 30
       config.optim.warmup_steps = 5
       # The weights must leave 1 within a few dozen steps to show anything.
       config.optim.dwm_lr = 1e-2
