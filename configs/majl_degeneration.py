@@ -41,7 +41,7 @@ Variants (``:name``, comma-combined, e.g. ``:quick,none``):
            weights at 4 s) instead of averaged.
   quick    a CPU demonstration on data made here: synthetic notes x2
            (supervised) + synthetic polyphonic mixtures x2 (self-supervised
-           only) + synthetic drums, 0.5-s excerpts, 30 steps; evaluated on
+           only) + synthetic drums, 0.5-s excerpts, 24 steps; evaluated on
            synthetic notes and mixtures. docs/experiments.md has the numbers
            of ``:quick`` and ``:quick,none``.
 """
@@ -139,10 +139,10 @@ def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
       config.model.dwm.channels = (4, 4)
       config.model.dwm.hidden = 16
       config.train.batch_size = 4
-      config.train.num_steps = 30
+      config.train.num_steps = 24
       config.train.log_every = 1  # every step: the omega curves
       config.train.eval_every = 1000  # no validation: one final evaluation
-      config.train.checkpoint_every = 30
+      config.train.checkpoint_every = 24
       config.optim.warmup_steps = 5
       # The weights must leave 1 within a few dozen steps to show anything.
       config.optim.dwm_lr = 1e-2
