@@ -19,6 +19,7 @@ import numpy as np
 
 from mpe_jax.features import cqt as cqt_lib
 from mpe_jax.features import hcqt as hcqt_lib
+from mpe_jax.objectives import majl as majl_objectives
 from mpe_jax.objectives import salience as salience_objectives
 from mpe_jax.objectives import timbre_trap as timbre_trap_objectives
 
@@ -74,6 +75,9 @@ class System:
       that evaluation adds to the multi-pitch ones (e.g. reconstruction SDR).
     streaming: how to compute the salience chunk by chunk with the same
       result (``None``: transcription and evaluation process whole files).
+    set_metrics: optional ``(per-track scores, tracks) -> {name: float}``:
+      set-level scores added to the track means (e.g. a length-weighted
+      GNSDR).
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -84,6 +88,8 @@ class System:
   make_track_metrics: Callable[..., Callable[..., dict[str, float]] | None
                                ] | None = None
   streaming: Streaming | None = None
+  set_metrics: Callable[[list[dict[str, float]], list], dict[str, float]
+                        ] | None = None
 
 
 # --------------------------------------------- HCQT salience (SS-MPE, ISMIR) --
@@ -113,7 +119,7 @@ def _hcqt_salience_given(model, audio, frontend, config, reference):
   return jax.nn.sigmoid(model(jnp.clip(1.0 + db / cfg.top_db, 0.0, 1.0)))
 
 
-def _validate_salience(config: ml_collections.ConfigDict) -> None:
+def _validate_hcqt_model(config: ml_collections.ConfigDict) -> None:
   if config.model.n_bins != config.hcqt.n_bins:
     raise ValueError(f'config.model.n_bins ({config.model.n_bins}) must equal '
                      f'config.hcqt.n_bins ({config.hcqt.n_bins}).')
@@ -121,7 +127,25 @@ def _validate_salience(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config.model.in_channels ({config.model.in_channels}) '
                      f'must equal len(config.hcqt.harmonics) '
                      f'({len(config.hcqt.harmonics)}).')
+
+
+def _validate_salience(config: ml_collections.ConfigDict) -> None:
+  _validate_hcqt_model(config)
   salience_objectives.enabled_terms(config.loss_weights)
+
+
+def _validate_majl_salience(config: ml_collections.ConfigDict) -> None:
+  _validate_hcqt_model(config)
+  majl_objectives.validate_salience(config)
+
+
+_HCQT_STREAMING = Streaming(
+    sample_rate=lambda fb: fb.config.sample_rate,
+    hop_length=lambda fb: fb.config.hop_length,
+    # A frame reads one FFT frame of the longest kernel, centred on it.
+    context_samples=lambda fb: max(g.n_fft for g in fb.groups) // 2,
+    frame_statistic=_hcqt_frame_statistic,
+    salience_given=_hcqt_salience_given)
 
 
 SALIENCE = System(
@@ -131,14 +155,15 @@ SALIENCE = System(
     bin_frequencies=lambda fb: fb.config.bin_frequencies(1.0),
     frame_times=lambda fb, n: fb.config.frame_times(n),
     validate=_validate_salience,
-    streaming=Streaming(
-        sample_rate=lambda fb: fb.config.sample_rate,
-        hop_length=lambda fb: fb.config.hop_length,
-        # A frame reads one FFT frame of the longest kernel, centred on it.
-        context_samples=lambda fb: max(g.n_fft for g in fb.groups) // 2,
-        frame_statistic=_hcqt_frame_statistic,
-        salience_given=_hcqt_salience_given),
+    streaming=_HCQT_STREAMING,
 )
+
+# MAJL in the ISMIR 2025 setting: the same backbone and salience; the
+# self-supervised terms (task 1) and the supervised BCE (task 2) weighted per
+# item (mpe_jax.objectives.majl).
+MAJL_SALIENCE = dataclasses.replace(
+    SALIENCE, compute_losses=majl_objectives.salience_losses,
+    validate=_validate_majl_salience)
 
 # ------------------------------------------- Timbre-Trap (complex CQT U-Net) --
 
@@ -157,8 +182,24 @@ TIMBRE_TRAP = System(
     make_track_metrics=timbre_trap_objectives.make_track_metrics,
 )
 
+# MAJL on the Timbre-Trap backbone: separation (reconstruction mode on a drum
+# mixture) and pitch (transcription of the separated coefficients), weighted
+# per item; evaluation runs the cascade (mpe_jax.objectives.majl).
+MAJL_SEPARATION = System(
+    make_frontend=_cqt_frontend,
+    compute_losses=majl_objectives.separation_losses,
+    salience=majl_objectives.cascade_salience,
+    bin_frequencies=lambda cqt: cqt.bin_frequencies(),
+    frame_times=lambda cqt, n: cqt.frame_times(n),
+    validate=majl_objectives.validate_separation,
+    make_track_metrics=majl_objectives.make_separation_metrics,
+    set_metrics=majl_objectives.separation_set_metrics,
+)
+
 SYSTEMS: dict[str, System] = {'salience': SALIENCE,
-                              'timbre_trap': TIMBRE_TRAP}
+                              'timbre_trap': TIMBRE_TRAP,
+                              'majl_salience': MAJL_SALIENCE,
+                              'majl_separation': MAJL_SEPARATION}
 
 
 def get_system(config: ml_collections.ConfigDict) -> System:

@@ -27,7 +27,7 @@ from flax import nnx, struct
 from mpe_jax import checkpointing, parallel, schedules, systems
 from mpe_jax.evaluation import multipitch
 from mpe_jax.metric_writers import MetricWriter
-from mpe_jax.models import build_model, count_params
+from mpe_jax.models import build_model, count_params, dwm_enabled
 
 
 # PRNG implementation of every key the trainer makes: 'rbg' compiles several
@@ -79,7 +79,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
-  """'encoder' / 'decoder' label for every leaf (by top-level module)."""
+  """'encoder' / 'decoder' (/ 'dwm') label for every leaf (by top-level
+  module)."""
   return {name: jax.tree.map(lambda _, n=name: n, sub)
           for name, sub in params.items()}
 
@@ -87,10 +88,17 @@ def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
 def build_optimizer(config: ml_collections.ConfigDict
                     ) -> tuple[optax.GradientTransformation,
                                dict[str, optax.Schedule]]:
-  """AdamW per module group (encoder / decoder LRs), global-norm clipping."""
+  """AdamW per module group, global-norm clipping.
+
+  Groups: encoder and decoder (``optim.encoder_lr`` / ``decoder_lr``) and,
+  when the model carries MAJL's DWM (``model.dwm.enabled``), 'dwm' with
+  ``optim.dwm_lr``; every group follows the same schedule shape.
+  """
   o = config.optim
   scheds = {'encoder': schedules.make_schedule(o.encoder_lr, o),
             'decoder': schedules.make_schedule(o.decoder_lr, o)}
+  if dwm_enabled(config.model):
+    scheds['dwm'] = schedules.make_schedule(o.dwm_lr, o)
 
   def adamw(schedule):
     return optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
@@ -127,6 +135,21 @@ def init_train_state(config: ml_collections.ConfigDict,
 # ------------------------------------------------------------------ steps ---
 
 
+def loss_metrics(total: jax.Array, parts: Mapping[str, jax.Array]
+                 ) -> dict[str, jax.Array]:
+  """Names of what ``System.compute_losses`` returns, for logging.
+
+  A part whose name has no '/' is a loss term, logged as ``loss/<name>``; a
+  name with a '/' (e.g. ``dwhs/omega1/case3``) is a statistic the system
+  reports next to its losses, logged under that name as is. Statistics never
+  enter ``total`` (the system sums only its loss terms).
+  """
+  metrics = {'loss/total': total}
+  metrics.update({(k if '/' in k else f'loss/{k}'): v
+                  for k, v in parts.items()})
+  return metrics
+
+
 def make_train_step(graphdef: nnx.GraphDef, frontend: Any,
                     tx: optax.GradientTransformation,
                     scheds: Mapping[str, optax.Schedule],
@@ -146,8 +169,7 @@ def make_train_step(graphdef: nnx.GraphDef, frontend: Any,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     updates = jax.tree.map(lambda u: u * state.lr_scale, updates)
     params = optax.apply_updates(state.params, updates)
-    metrics = {'loss/total': total}
-    metrics.update({f'loss/{k}': v for k, v in parts.items()})
+    metrics = loss_metrics(total, parts)
     metrics['norm/grad'] = optax.global_norm(grads)
     metrics['norm/update'] = optax.global_norm(updates)
     metrics['norm/param'] = optax.global_norm(params)
@@ -168,9 +190,7 @@ def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
   def eval_loss(params, batch, key):
     total, parts = compute(nnx.merge(graphdef, params), batch, key,
                            frontend, config)
-    out = {'loss/total': total}
-    out.update({f'loss/{k}': v for k, v in parts.items()})
-    return out
+    return loss_metrics(total, parts)
 
   return eval_loss
 
@@ -197,7 +217,8 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
   """mir_eval scores of every track and their mean (host side).
 
   ``track_metrics(params, track) -> {name: float}`` adds system-specific
-  scores (``System.make_track_metrics``).
+  scores (``System.make_track_metrics``), ``System.set_metrics`` set-level
+  ones.
   """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
@@ -213,7 +234,10 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
     scores['name'] = track.name
     per_track.append(scores)
   numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
-  return multipitch.mean_scores(numeric), per_track
+  means = multipitch.mean_scores(numeric)
+  if system.set_metrics is not None:
+    means.update(system.set_metrics(numeric, tracks))
+  return means, per_track
 
 
 def _excerpt_batches(tracks: list, n_samples: int, chunk: int,

@@ -15,6 +15,9 @@ One class covers the three published configurations through ``config.model``:
   ``skip_connections`` (encoder features added to the decoder's, one
   learnable scalar weight per level, initialised to 1).
 
+``WeightedAutoencoder`` adds MAJL's Dynamic Weight Module as a top-level
+``dwm`` child (``config.model.dwm``); the backbone is unchanged.
+
 Public layout is ``[batch, channel, bin, frame]``; internally the network runs
 channels-last ``[batch, frame, bin, channel]``.
 """
@@ -27,6 +30,7 @@ import ml_collections
 from flax import nnx
 
 from mpe_jax.models import layers
+from mpe_jax.models.dwm import DynamicWeightModule
 
 NORMS = ('none', 'post_block', 'pre_activation')
 
@@ -221,3 +225,18 @@ class Autoencoder(nnx.Module):
                ) -> jax.Array:
     z, skips = self.encode(x)
     return self.decode(z, switch, skips)
+
+
+class WeightedAutoencoder(Autoencoder):
+  """The autoencoder plus MAJL's Dynamic Weight Module (``self.dwm``).
+
+  The DWM is a top-level child next to ``encoder`` and ``decoder``, so its
+  parameters form their own group ('dwm') with its own learning rate. It is
+  built after the backbone from the same ``rngs``: the backbone's parameters
+  are the ones ``Autoencoder`` draws for the same key. Calls, ``encode`` and
+  ``decode`` are the backbone's (inference never touches the DWM).
+  """
+
+  def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+    super().__init__(cfg, rngs=rngs)
+    self.dwm = DynamicWeightModule(cfg.dwm, rngs=rngs)

@@ -12,11 +12,15 @@ Averaging: the supervised term over labelled items only; the consistency
 terms (timbre, geometric, percussion) over all items; the energy group
 (support, harmonic, sparsity, energy) over all items, or only over unlabelled
 items when ``config.objectives.energy_on_unlabeled_only``.
+
+``compute_losses`` is ``forward`` (the batched model call) followed by
+``term_losses``; MAJL's weighted training (``objectives/majl.py``) calls the
+two itself to get every term per item (``per_item``).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,28 +47,46 @@ def enabled_terms(weights: Mapping[str, float]) -> tuple[str, ...]:
   return tuple(t for t in TERMS if float(weights[t]) != 0.0)
 
 
-def compute_losses(apply_fn: Callable[[jax.Array], jax.Array],
-                   batch: Mapping[str, jax.Array], key: jax.Array,
-                   filterbank: hcqt_lib.Filterbank,
-                   config: ml_collections.ConfigDict
-                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Total loss and its named parts for one batch.
+class Forward(NamedTuple):
+  """What one batched model call produced (``forward``).
+
+  Attributes:
+    feats: the clean input's HCQT features (``hcqt_lib.hcqt_features``).
+    logits: ``[B, K, T]`` logits per input: 'clean' and, when their terms are
+      enabled, 'timbre' (EQ), 'geometric' and 'percussion' (drum mixture).
+    geometric: the sampled geometric parameters (None without 'geometric').
+    terms: the terms this forward pass was built for.
+  """
+  feats: dict[str, jax.Array]
+  logits: dict[str, jax.Array]
+  geometric: Any
+  terms: tuple[str, ...]
+
+
+def forward(apply_fn: Callable[[jax.Array], jax.Array],
+            batch: Mapping[str, jax.Array], key: jax.Array,
+            filterbank: hcqt_lib.Filterbank,
+            config: ml_collections.ConfigDict, *,
+            terms: tuple[str, ...] | None = None) -> Forward:
+  """HCQT, the transformed inputs and ONE model call on their concatenation.
 
   Args:
     apply_fn: features ``[B, H, K, T]`` -> logits ``[B, K, T]``.
-    batch: ``audio [B, N]`` float32 (plus keys other systems use).
+    batch: ``audio [B, N]``; ``drums [B, N]`` when 'percussion' is a term.
     key: PRNG key for this step's augmentations.
     filterbank: the HCQT.
-    config: the run config (``loss_weights``, ``augment``, ``objectives``).
+    config: the run config (``augment``).
+    terms: the terms to prepare inputs for (default: the enabled terms of
+      ``config.loss_weights``).
   """
-  weights = dict(config.loss_weights)
-  terms = enabled_terms(weights)
+  if terms is None:
+    terms = enabled_terms(dict(config.loss_weights))
   feats = hcqt_lib.hcqt_features(filterbank, batch['audio'])
   x = feats['db']  # [B, H, K, T]
   batch_size = x.shape[0]
   k_eq, k_geo, k_vol = jax.random.split(key, 3)
 
-  inputs, names = [x], ['clean']
+  inputs, names, params = [x], ['clean'], None
   if 'timbre' in terms:
     n_points, index = equalization.eq_grid(filterbank.config)
     curves = equalization.sample_curves(k_eq, batch_size, n_points,
@@ -87,8 +109,46 @@ def compute_losses(apply_fn: Callable[[jax.Array], jax.Array],
 
   logits_all = apply_fn(jnp.concatenate(inputs, axis=0))
   logits = dict(zip(names, jnp.split(logits_all, len(names), axis=0)))
+  return Forward(feats=feats, logits=logits, geometric=params,
+                 terms=tuple(terms))
+
+
+def per_item(loss_fn: Callable[..., jax.Array], item_mask: jax.Array | None,
+             *maps: jax.Array) -> jax.Array:
+  """Per-item values ``[B]`` of a batch loss ``loss_fn(*maps, item_mask)``.
+
+  Item ``b`` gets ``loss_fn`` of its own maps; with ``item_mask`` (0/1) it is
+  zeroed outside the mask and scaled by ``B / max(sum(mask), 1)``, so the mean
+  over ``B`` equals the batch loss (masked mean over the selected items).
+  """
+  values = jax.vmap(lambda *m: loss_fn(*(v[None] for v in m)))(*maps)  # [B]
+  if item_mask is None:
+    return values
+  m = item_mask.astype(values.dtype)
+  return values * m * (m.shape[0] / jnp.maximum(jnp.sum(m), 1.0))
+
+
+def term_losses(fwd: Forward, batch: Mapping[str, jax.Array],
+                config: ml_collections.ConfigDict, *,
+                per_item_values: bool = False) -> dict[str, jax.Array]:
+  """Every term of ``fwd.terms``: scalars, or ``[B]`` per-item values.
+
+  Args:
+    fwd: ``forward``'s result.
+    batch: ``labels [B, K, T]`` and ``has_label [B]`` when 'supervised' is a
+      term or the energy group is restricted to unlabelled items.
+    config: the run config (``objectives``).
+    per_item_values: return ``[B]`` per term (``per_item``: their mean over
+      the batch is the scalar term) instead of scalars.
+  """
+  terms, logits, feats = fwd.terms, fwd.logits, fwd.feats
   clean = logits['clean']
   stop = bool(config.objectives.stop_gradient_targets)
+
+  def reduce(loss_fn, item_mask, *maps):
+    if per_item_values:
+      return per_item(loss_fn, item_mask, *maps)
+    return loss_fn(*maps, item_mask)
 
   labelled = batch['has_label'].astype(jnp.float32) if (
       'supervised' in terms or config.objectives.energy_on_unlabeled_only
@@ -100,25 +160,50 @@ def compute_losses(apply_fn: Callable[[jax.Array], jax.Array],
   if 'supervised' in terms:
     targets = supervised.blur_targets(batch['labels'],
                                       config.objectives.target_sigma_bins)
-    parts['supervised'] = supervised.supervised_loss(clean, targets, labelled)
+    parts['supervised'] = reduce(supervised.supervised_loss, labelled, clean,
+                                 targets)
   if 'support' in terms:
-    parts['support'] = energy.support_loss(clean, feats['db_1'], energy_mask)
+    parts['support'] = reduce(energy.support_loss, energy_mask, clean,
+                              feats['db_1'])
   if 'harmonic' in terms:
-    parts['harmonic'] = energy.harmonic_loss(clean, feats['db_h'],
-                                             energy_mask)
+    parts['harmonic'] = reduce(energy.harmonic_loss, energy_mask, clean,
+                               feats['db_h'])
   if 'sparsity' in terms:
-    parts['sparsity'] = energy.sparsity_loss(clean, energy_mask)
+    parts['sparsity'] = reduce(energy.sparsity_loss, energy_mask, clean)
   if 'energy' in terms:
-    parts['energy'] = energy.energy_loss(clean, feats['db_h'], energy_mask)
+    parts['energy'] = reduce(energy.energy_loss, energy_mask, clean,
+                             feats['db_h'])
   if 'timbre' in terms:
     target = consistency.target_salience(clean, stop_gradient=stop)
-    parts['timbre'] = consistency.consistency_loss(logits['timbre'], target)
+    parts['timbre'] = reduce(consistency.consistency_loss, None,
+                             logits['timbre'], target)
   if 'geometric' in terms:
     target = consistency.target_salience(clean, stop_gradient=stop)
-    parts['geometric'] = consistency.consistency_loss(
-        logits['geometric'], geometric.apply(target, params))
+    parts['geometric'] = reduce(consistency.consistency_loss, None,
+                                logits['geometric'],
+                                geometric.apply(target, fwd.geometric))
   if 'percussion' in terms:
     target = consistency.target_salience(clean, stop_gradient=stop)
-    parts['percussion'] = consistency.consistency_loss(logits['percussion'],
-                                                       target)
-  return combine_lib.combine(parts, weights)
+    parts['percussion'] = reduce(consistency.consistency_loss, None,
+                                 logits['percussion'], target)
+  return parts
+
+
+def compute_losses(apply_fn: Callable[[jax.Array], jax.Array],
+                   batch: Mapping[str, jax.Array], key: jax.Array,
+                   filterbank: hcqt_lib.Filterbank,
+                   config: ml_collections.ConfigDict
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """Total loss and its named parts for one batch.
+
+  Args:
+    apply_fn: features ``[B, H, K, T]`` -> logits ``[B, K, T]``.
+    batch: ``audio [B, N]`` float32 (plus keys other systems use).
+    key: PRNG key for this step's augmentations.
+    filterbank: the HCQT.
+    config: the run config (``loss_weights``, ``augment``, ``objectives``).
+  """
+  weights = dict(config.loss_weights)
+  fwd = forward(apply_fn, batch, key, filterbank, config,
+                terms=enabled_terms(weights))
+  return combine_lib.combine(term_losses(fwd, batch, config), weights)

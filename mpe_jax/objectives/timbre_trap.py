@@ -266,10 +266,19 @@ def salience(model, audio: jax.Array, cqt: cqt_lib.CQT,
   rep = config.cqt.representation
   x = model_input(cqt, audio, config)
   coef = output_coefficients(model(x, 0.0), rep)
-  sal = to_salience(coef, rep)
+  return finish_salience(to_salience(coef, rep), cqt, config,
+                         audio.shape[-1])
+
+
+def finish_salience(sal: jax.Array, cqt: cqt_lib.CQT,
+                    config: ml_collections.ConfigDict,
+                    num_samples: int) -> jax.Array:
+  """Salience ``[B, K, T]`` of ``num_samples`` of audio -> what evaluation
+  reads: bins above ``config.eval.max_frequency`` zeroed, slice padding
+  frames dropped."""
   keep = cqt.bin_frequencies() <= config.eval.max_frequency
   sal = sal * jnp.asarray(keep, sal.dtype)[None, :, None]
-  return sal[..., :_valid_frames(cqt, audio.shape[-1])]
+  return sal[..., :_valid_frames(cqt, num_samples)]
 
 
 def resynthesize(model, audio: jax.Array, cqt: cqt_lib.CQT,
@@ -321,6 +330,12 @@ def make_track_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line errors for configs that do not fit the Timbre-Trap system."""
   enabled_terms(config.loss_weights)
+  validate_backbone(config)
+
+
+def validate_backbone(config: ml_collections.ConfigDict) -> None:
+  """One-line errors for a CQT / model / objectives mismatch (loss terms
+  aside: systems built on this backbone name their own)."""
   c, m = config.cqt, config.model
   if c.representation not in REPRESENTATIONS:
     raise ValueError(f'config.cqt.representation must be one of '
