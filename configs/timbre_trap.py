@@ -37,9 +37,10 @@ Variants (paper Table 1 rows):
                                 (+ unlabelled audio, batch 16): not available
                                 yet, raise an error naming what is missing
   :quick                        CPU demonstration on synthetic notes (0.5-s
-                                slices, batch 2, 60 steps, L_rc + L_tr;
-                                ~10 minutes on 2 busy cores); reports F1 and
-                                SDR before and after training.
+                                slices, batch 2, 60 steps, L_rc + L_tr, U-Net
+                                skips; ~4 minutes on 2 cores); reports F1 and
+                                SDR before and after training (2.65 -> 36.12 %,
+                                0.35 -> 1.92 dB).
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ def _apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> None:
     # mixtures are scored before and after training.
     c.block_seconds = 0.5  # 128 frames per slice
     w.consistency = 0.0
+    # U-Net skips (the paper's skip ablation): without them neither the
+    # reconstruction nor the salience takes shape within a CPU demonstration.
+    m.skip_connections = True
     config.data.excerpt_seconds = 0.5
     config.data.eval_track_seconds = 4.0
     config.data.eval_num_tracks = 4
