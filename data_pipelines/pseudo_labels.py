@@ -296,9 +296,10 @@ class PseudoLabelStore:
             np.array(record['confidence'], np.float32))
 
 
-class PseudoLabelSource(sources_lib.Source):
+class PseudoLabelSource(sources_lib.EpochOrder, sources_lib.Source):
   """'pseudo_labels/train': stored items in a per-epoch order, with their
   per-frame label confidence."""
+  order_domain = _EPOCH_ORDER
 
   def __init__(self, store: PseudoLabelStore, *, seed: int,
                use_labels: bool):
@@ -307,27 +308,7 @@ class PseudoLabelSource(sources_lib.Source):
     self.has_confidence = use_labels
     self.store = store
     self.seed = seed
-    self._key = sources_lib.source_key(SOURCE_NAME)
-    self._orders: dict[int, np.ndarray] = {}
-    self._lock = threading.Lock()
-
-  def permutation(self, epoch: int) -> np.ndarray:
-    """The item order of ``epoch`` (a pure function of seed and epoch)."""
-    with self._lock:
-      order = self._orders.get(epoch)
-      if order is None:
-        rng = np.random.default_rng(np.random.SeedSequence(
-            [self.seed, _EPOCH_ORDER, self._key, epoch]))
-        order = rng.permutation(len(self.store))
-        if len(self._orders) >= 4:  # keep the few epochs in flight
-          del self._orders[min(self._orders)]
-        self._orders[epoch] = order
-    return order
-
-  def locate(self, index: int) -> tuple[int, int]:
-    """(epoch, stored item) of item ``index``."""
-    epoch, position = divmod(int(index), len(self.store))
-    return epoch, int(self.permutation(epoch)[position])
+    self._init_order(SOURCE_NAME)
 
   def item_with_confidence(self, index, n_samples):
     epoch, stored = self.locate(index)

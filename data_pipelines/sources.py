@@ -182,7 +182,41 @@ class RawStore:
     return record.audio, grid
 
 
-class CorpusSource(Source):
+class EpochOrder:
+  """Per-epoch permutations of a source's stored items (tracks).
+
+  Item ``i`` belongs to epoch ``e = i // n`` (``n = len(self.store)``) and
+  is stored item ``perm_e[i % n]``, where ``perm_e`` is drawn from (seed,
+  ``order_domain``, source key, e). Subclasses call ``_init_order`` and have
+  ``seed`` and ``store``.
+  """
+  order_domain = _EPOCH_ORDER
+
+  def _init_order(self, name: str) -> None:
+    self._key = source_key(name)
+    self._orders: dict[int, np.ndarray] = {}
+    self._lock = threading.Lock()
+
+  def permutation(self, epoch: int) -> np.ndarray:
+    """The item order of ``epoch`` (a pure function of seed, name, epoch)."""
+    with self._lock:  # tf.data calls items from several threads
+      order = self._orders.get(epoch)
+      if order is None:
+        rng = np.random.default_rng(np.random.SeedSequence(
+            [self.seed, self.order_domain, self._key, epoch]))
+        order = rng.permutation(len(self.store))
+        if len(self._orders) >= 4:  # keep the few epochs in flight
+          del self._orders[min(self._orders)]
+        self._orders[epoch] = order
+    return order
+
+  def locate(self, index: int) -> tuple[int, int]:
+    """(epoch, stored item) of item ``index``."""
+    epoch, position = divmod(int(index), len(self.store))
+    return epoch, int(self.permutation(epoch)[position])
+
+
+class CorpusSource(EpochOrder, Source):
   """One random excerpt per track per epoch from a corpus split."""
 
   def __init__(self, name: str, store: prepared.PreparedStore | RawStore, *,
@@ -200,27 +234,7 @@ class CorpusSource(Source):
     self.hop_length = hop_length
     self.n_bins = n_bins
     self.origin = origin
-    self._key = source_key(name)
-    self._orders: dict[int, np.ndarray] = {}
-    self._lock = threading.Lock()
-
-  def permutation(self, epoch: int) -> np.ndarray:
-    """The track order of ``epoch`` (a pure function of seed, name, epoch)."""
-    with self._lock:  # tf.data calls items from several threads
-      order = self._orders.get(epoch)
-      if order is None:
-        rng = np.random.default_rng(np.random.SeedSequence(
-            [self.seed, _EPOCH_ORDER, self._key, epoch]))
-        order = rng.permutation(len(self.store))
-        if len(self._orders) >= 4:  # keep the few epochs in flight
-          del self._orders[min(self._orders)]
-        self._orders[epoch] = order
-    return order
-
-  def locate(self, index: int) -> tuple[int, int]:
-    """(epoch, track) of item ``index``."""
-    epoch, position = divmod(int(index), len(self.store))
-    return epoch, int(self.permutation(epoch)[position])
+    self._init_order(name)
 
   def _rng(self, epoch: int, track: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(
