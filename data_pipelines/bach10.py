@@ -29,7 +29,7 @@ HOP_S = 0.010
 _PIECE = re.compile(r'^\d\d-.+$')
 
 
-class Bach10(corpus.Corpus):
+class Bach10(corpus.FileCorpus):
   """Bach10 mixtures with GTF0s ground truth."""
 
   name = 'bach10'

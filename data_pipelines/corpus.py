@@ -170,10 +170,10 @@ class Record:
 
 
 class Corpus(abc.ABC):
-  """A corpus on disk: splits, track names, audio and ground truth.
+  """A corpus: splits, track names, and each track's audio and ground truth.
 
-  Subclasses set the class attributes and implement ``_track_ids``,
-  ``audio_path`` and (annotated corpora) ``_annotation``.
+  Subclasses set the class attributes and implement ``_track_ids`` and
+  ``load``; corpora of audio files derive from ``FileCorpus`` instead.
   """
 
   name: ClassVar[str]  # short name used in set names, e.g. 'urmp'
@@ -213,6 +213,27 @@ class Corpus(abc.ABC):
     """Track names of a (valid) split."""
 
   @abc.abstractmethod
+  def load(self, track_id: str, sample_rate: int = SAMPLE_RATE) -> Record:
+    """The record of one track (audio at ``sample_rate`` and ground truth).
+
+    Raises:
+      audio.AudioError: missing or corrupt audio (names the file).
+      AnnotationError: missing or corrupt ground truth (names the file).
+    """
+
+  def eval_tracks(self, split: str, *, sample_rate: int = SAMPLE_RATE,
+                  hop_length: int = 256) -> list[tracks.Track]:
+    """The evaluation tracks of ``split`` (cut to ``eval_seconds[split]``)."""
+    seconds = self.eval_seconds.get(split)
+    return [self.load(t, sample_rate).truncated(seconds).to_track(hop_length)
+            for t in self.track_ids(split)]
+
+
+class FileCorpus(Corpus):
+  """A corpus of audio files: subclasses implement ``_track_ids``,
+  ``audio_path`` and (annotated corpora) ``_annotation``."""
+
+  @abc.abstractmethod
   def audio_path(self, track_id: str) -> str:
     """Path of a track's audio file."""
 
@@ -238,13 +259,6 @@ class Corpus(abc.ABC):
     audio = self.load_audio(track_id, sample_rate)
     return Record(track_id, audio, sample_rate,
                   self._annotation(track_id, audio, sample_rate))
-
-  def eval_tracks(self, split: str, *, sample_rate: int = SAMPLE_RATE,
-                  hop_length: int = 256) -> list[tracks.Track]:
-    """The evaluation tracks of ``split`` (cut to ``eval_seconds[split]``)."""
-    seconds = self.eval_seconds.get(split)
-    return [self.load(t, sample_rate).truncated(seconds).to_track(hop_length)
-            for t in self.track_ids(split)]
 
 
 def read_text_columns(path: str, n_columns: int,

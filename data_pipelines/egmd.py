@@ -24,7 +24,7 @@ METADATA = 'e-gmd-v1.0.0.csv'
 _CSV_SPLIT = {'train': 'train', 'valid': 'validation', 'test': 'test'}
 
 
-class EGMD(corpus.Corpus):
+class EGMD(corpus.FileCorpus):
   """E-GMD drum recordings (audio only)."""
 
   name = 'egmd'

@@ -308,9 +308,6 @@ class FluidSynthCorpus(corpus.Corpus):
                 for f in files if f.lower().endswith(('.mid', '.midi'))]
     return sorted(found)
 
-  def audio_path(self, track_id: str) -> str:
-    raise NotImplementedError('FluidSynth tracks are rendered, not read.')
-
   def load(self, track_id: str,
            sample_rate: int = corpus.SAMPLE_RATE) -> corpus.Record:
     if not self.root:

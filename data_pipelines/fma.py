@@ -30,7 +30,7 @@ SIZES = ('small', 'medium', 'large', 'full')  # nested subsets
 _CSV_SPLIT = {'train': 'training', 'valid': 'validation', 'test': 'test'}
 
 
-class FMA(corpus.Corpus):
+class FMA(corpus.FileCorpus):
   """FMA audio clips of one subset (audio only)."""
 
   name = 'fma'

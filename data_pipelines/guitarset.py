@@ -88,7 +88,7 @@ def load_pitch_contours(path: str) -> corpus.FramePitches:
                              edges=(0, 0))
 
 
-class GuitarSet(corpus.Corpus):
+class GuitarSet(corpus.FileCorpus):
   """GuitarSet microphone recordings with JAMS pitch contours."""
 
   name = 'guitarset'

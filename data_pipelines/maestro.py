@@ -32,7 +32,7 @@ VALID_SEED = 0
 _CSV_SPLIT = {'train': 'train', 'valid': 'validation', 'test': 'test'}
 
 
-class MAESTRO(corpus.Corpus):
+class MAESTRO(corpus.FileCorpus):
   """MAESTRO v3 piano recordings with sustain-extended MIDI notes."""
 
   name = 'maestro'

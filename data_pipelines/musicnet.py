@@ -27,7 +27,7 @@ from data_pipelines import corpus
 LABEL_SAMPLE_RATE = 44100  # Hz of the CSV sample positions
 
 
-class MusicNet(corpus.Corpus):
+class MusicNet(corpus.FileCorpus):
   """MusicNet recordings with CSV note labels."""
 
   name = 'musicnet'

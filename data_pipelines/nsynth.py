@@ -94,7 +94,7 @@ def envelope_notes(audio: np.ndarray, midi_pitch: int,
                       np.full(len(onsets), corpus.midi_to_hz(midi_pitch)))
 
 
-class NSynth(corpus.Corpus):
+class NSynth(corpus.FileCorpus):
   """NSynth notes with envelope-derived note intervals."""
 
   name = 'nsynth'

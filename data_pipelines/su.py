@@ -26,7 +26,7 @@ PIECES = ('PQ02', 'PQ03', 'PS01', 'PS02', 'PS03', 'SQ01', 'SQ02', 'SQ03',
 _AUDIO_SUFFIX = '_audio.wav'
 
 
-class Su(corpus.Corpus):
+class Su(corpus.FileCorpus):
   """Su dataset mixtures with note ground truth."""
 
   name = 'su'

@@ -29,7 +29,7 @@ PITCHED_INSTRUMENTS = ('horn', 'piano', 'violin', 'bassoon', 'trumpet',
                        'clarinet', 'viola', 'cello', 'saxophone')
 
 
-class TRIOS(corpus.Corpus):
+class TRIOS(corpus.FileCorpus):
   """TRIOS mixtures with MIDI note ground truth of the pitched parts."""
 
   name = 'trios'

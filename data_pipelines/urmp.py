@@ -37,7 +37,7 @@ T2_PER_POLYPHONY = {2: 2, 3: 3, 4: 3, 5: 2}
 _PIECE = re.compile(r'^(\d\d)_[^_]+(_[A-Za-z]+)+$')
 
 
-class URMP(corpus.Corpus):
+class URMP(corpus.FileCorpus):
   """URMP mixtures with per-instrument F0 ground truth."""
 
   name = 'urmp'
