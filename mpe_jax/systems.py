@@ -185,12 +185,10 @@ TIMBRE_TRAP = System(
 # MAJL on the Timbre-Trap backbone: separation (reconstruction mode on a drum
 # mixture) and pitch (transcription of the separated coefficients), weighted
 # per item; evaluation runs the cascade (mpe_jax.objectives.majl).
-MAJL_SEPARATION = System(
-    make_frontend=_cqt_frontend,
+MAJL_SEPARATION = dataclasses.replace(
+    TIMBRE_TRAP,
     compute_losses=majl_objectives.separation_losses,
     salience=majl_objectives.cascade_salience,
-    bin_frequencies=lambda cqt: cqt.bin_frequencies(),
-    frame_times=lambda cqt, n: cqt.frame_times(n),
     validate=majl_objectives.validate_separation,
     make_track_metrics=majl_objectives.make_separation_metrics,
     set_metrics=majl_objectives.separation_set_metrics,
