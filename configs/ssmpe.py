@@ -66,6 +66,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.hcqt.amin = 1e-5  # amplitude floor
   config.hcqt.kernel_tolerance = 1e-7  # FFT kernel truncation (accuracy)
   config.hcqt.chunk_size = 64  # filters per dense matmul
+  config.hcqt.fold_min_fft = 1024  # longer filters: block folding (0: off)
+  config.hcqt.fold_chunk_size = 32  # filters per folded chunk
 
   # --- model (mpe_jax.models.autoencoder)
   config.model = ml_collections.ConfigDict()

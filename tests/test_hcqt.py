@@ -174,3 +174,19 @@ def test_bin_grid_and_config_errors():
     H.HCQTConfig.from_config({'sample_rate': 22050, 'hop': 256})
   with pytest.raises(ValueError, match='must contain 1'):
     H.HCQTConfig(harmonics=(2, 3))
+
+
+@pytest.mark.parametrize('n,hop', [(SR, 256), (3000, 256), (2 * SR + 77, 256),
+                                   (SR, 300)])
+def test_block_folding_equals_frame_evaluation(n, hop):
+  """Folded long filters give the per-frame FFT result (both are exact)."""
+  x = jnp.asarray(np.random.default_rng(n).standard_normal((2, n)),
+                  jnp.float32)
+  framed = H.make_filterbank(H.HCQTConfig(hop_length=hop, fold_min_fft=0))
+  folded = H.make_filterbank(H.HCQTConfig(hop_length=hop, fold_min_fft=512,
+                                          fold_chunk_size=7))
+  assert not framed.folds and folded.folds
+  a = np.asarray(H.hcqt_power(framed, x))
+  b = np.asarray(H.hcqt_power(folded, x))
+  assert a.shape == b.shape == (2, 6, 440, 1 + n // hop)
+  np.testing.assert_allclose(b, a, rtol=2e-3, atol=1e-6 * a.max())

@@ -18,6 +18,18 @@ grouped into chunks that read one contiguous band of bins, making the whole
 transform a handful of FFTs and small dense matmuls (about 20x fewer FLOPs
 than the direct strided convolution).
 
+Long filters (FFT size >= ``fold_min_fft``, the low bins) skip the per-frame
+FFTs: their frames overlap by up to 97 %, so instead the audio is cut into a
+few long blocks of ``P = 4 * n_fft`` samples, each block is transformed once,
+and every filter's frames within a block come out of one short inverse FFT.
+With ``M = P / hop`` frames per block period, the frame outputs are
+``y[t] = (1 / P) * sum_nu G[nu] conj(U[nu]) exp(-2 pi i nu t / M)``, so summing
+the filter-weighted block spectrum over frequencies congruent modulo ``M``
+("folding", exact: the hop divides ``P``) and taking an ``M``-point FFT gives
+all ``M`` frame values, of which the first ``M - n_fft / hop`` are free of
+wrap-around. The work per filter is its spectral support instead of
+``frames x support``.
+
 Shapes: audio ``[batch, sample]`` at ``sample_rate`` Hz; features
 ``[batch, harmonic, bin, frame]``.
 """
@@ -60,6 +72,10 @@ class HCQTConfig:
     kernel_tolerance: relative magnitude below which a filter's spectral
       kernel is truncated (accuracy/speed trade-off of the FFT evaluation).
     chunk_size: filters per dense matmul chunk.
+    fold_min_fft: filters whose FFT size is at least this many samples are
+      evaluated by block folding (see the module docstring); ``0`` disables
+      folding. Exact either way; a speed choice.
+    fold_chunk_size: filters per folded chunk (they share one spectral band).
   """
 
   sample_rate: int = 22050
@@ -75,12 +91,17 @@ class HCQTConfig:
   amin: float = 1e-5
   kernel_tolerance: float = 1e-7
   chunk_size: int = 64
+  fold_min_fft: int = 1024
+  fold_chunk_size: int = 32
 
   def __post_init__(self):
     object.__setattr__(self, 'harmonics',
                        tuple(float(h) for h in self.harmonics))
     if self.hop_length <= 0 or self.n_bins <= 0 or self.bins_per_octave <= 0:
       raise ValueError(f'invalid HCQTConfig: {self}')
+    if self.fold_min_fft < 0 or self.fold_chunk_size <= 0 or self.chunk_size <= 0:
+      raise ValueError('config.hcqt.fold_min_fft must be >= 0 and '
+                       'chunk_size / fold_chunk_size > 0')
     if 1.0 not in self.harmonics:
       raise ValueError('HCQTConfig.harmonics must contain 1 (the f0 channel)')
 
@@ -166,13 +187,28 @@ class _Group:
 
 
 @struct.dataclass
+class _FoldChunk:
+  kernel: jax.Array  # [filters, width // period, period] complex64
+  lo: int = struct.field(pytree_node=False)  # first block-FFT bin (mod size)
+
+
+@struct.dataclass
+class _FoldGroup:
+  chunks: tuple[_FoldChunk, ...]
+  n_fft: int = struct.field(pytree_node=False)  # frame extent of the filters
+  size: int = struct.field(pytree_node=False)  # block length P (samples)
+  frames: int = struct.field(pytree_node=False)  # valid frames per block
+
+
+@struct.dataclass
 class Filterbank:
   """Precomputed spectral kernels of an HCQT (a pytree; pass it to jit).
 
-  ``order`` maps the concatenated chunk outputs back to ``[harmonic, bin]``
-  order (flattened).
+  ``order`` maps the concatenated outputs (frame groups, then folded groups)
+  back to ``[harmonic, bin]`` order (flattened).
   """
   groups: tuple[_Group, ...]
+  folds: tuple[_FoldGroup, ...]
   order: jax.Array  # [H * K] int32
   config: HCQTConfig = struct.field(pytree_node=False)
 
@@ -218,8 +254,12 @@ def _make_filterbank(cfg: HCQTConfig) -> Filterbank:
       per_fft.setdefault(n_fft, []).append(
           (h_idx * cfg.n_bins + k, buf.real, buf.imag))
 
-  groups, order = [], []
+  groups, folds, order = [], [], []
+  fold_ffts = [n for n in sorted(per_fft)
+               if cfg.fold_min_fft and n >= cfg.fold_min_fft]
   for n_fft in sorted(per_fft):
+    if n_fft in fold_ffts:
+      continue
     items = per_fft[n_fft]
     n_rfft = n_fft // 2 + 1
     # Real Parseval: sum_j a[j] b[j] = (1/N) sum_m c_m (Ar Br + Ai Bi),
@@ -253,14 +293,65 @@ def _make_filterbank(cfg: HCQTConfig) -> Filterbank:
       chunks.append(_Chunk(kernel=jnp.asarray(kernel, jnp.float32),
                            lo=lo, hi=hi))
     groups.append(_Group(chunks=tuple(chunks), n_fft=n_fft))
+  for n_fft in fold_ffts:
+    folds.append(_fold_group(per_fft[n_fft], n_fft, cfg, order))
 
   # Outputs are concatenated in `order`; all-zero filters read a constant 0
   # appended at the end (index len(order)).
   total = cfg.num_harmonics * cfg.n_bins
   position = np.full(total, len(order), np.int32)
   position[np.asarray(order, np.int64)] = np.arange(len(order), dtype=np.int32)
-  return Filterbank(groups=tuple(groups), order=jnp.asarray(position),
-                    config=cfg)
+  return Filterbank(groups=tuple(groups), folds=tuple(folds),
+                    order=jnp.asarray(position), config=cfg)
+
+
+def _circular_band(mask: np.ndarray) -> tuple[int, int]:
+  """Shortest circular interval ``(lo, width)`` covering every True entry."""
+  idx = np.nonzero(mask)[0]
+  size = len(mask)
+  if idx.size == 0:
+    return 0, 0
+  gaps = np.diff(np.concatenate([idx, idx[:1] + size]))
+  g = int(np.argmax(gaps))
+  if gaps[g] <= 1:
+    return 0, size
+  lo = int(idx[(g + 1) % idx.size])
+  return lo, (int(idx[g]) - lo) % size + 1
+
+
+def _fold_group(items, n_fft: int, cfg: HCQTConfig, order: list
+                ) -> _FoldGroup:
+  """Block-folding kernels for filters whose frame extent is ``n_fft``.
+
+  Blocks of ``size = period * hop`` samples (``period = ceil(4 n_fft / hop)``
+  frames) start every ``frames * hop`` samples; a filter's kernel is its
+  block-length spectrum divided by ``size``, cut to the chunk's band and
+  padded to a whole number of periods.
+  """
+  hop = cfg.hop_length
+  period = -(-4 * n_fft // hop)
+  size = period * hop
+  frames = period - (-(-n_fft // hop))
+  specs = []
+  for flat, re, im in items:
+    spec = np.fft.fft(re + 1j * im, size)  # frame buffer at samples [0, n_fft)
+    mag = np.abs(spec)
+    specs.append((flat, spec, mag / mag.max()))
+  specs.sort(key=lambda s: int(np.argmax(s[2])))
+  chunks = []
+  for c0 in range(0, len(specs), cfg.fold_chunk_size):
+    part = specs[c0:c0 + cfg.fold_chunk_size]
+    lo, width = _circular_band(
+        np.max([s[2] for s in part], axis=0) > cfg.kernel_tolerance)
+    width = -(-max(width, 1) // period) * period
+    bins = (lo + np.arange(width)) % size
+    kernel = np.stack([s[1][bins] for s in part]) / size
+    chunks.append(_FoldChunk(
+        kernel=jnp.asarray(kernel.reshape(len(part), -1, period),
+                           jnp.complex64), lo=lo))
+    order.extend(s[0] for s in part)
+  return _FoldGroup(chunks=tuple(chunks), n_fft=n_fft, size=size,
+                    frames=frames)
 
 
 def _frames(audio: jax.Array, n_fft: int, hop: int, n_frames: int
@@ -281,6 +372,35 @@ def _frames(audio: jax.Array, n_fft: int, hop: int, n_frames: int
   idx = np.arange(n_frames)[:, None] * hop + np.arange(n_fft)[None, :]
   x = jnp.pad(audio, ((0, 0), (left, n_fft)))
   return x[:, idx]
+
+
+def _folded_power(group: _FoldGroup, audio: jax.Array, hop: int,
+                  n_frames: int) -> list[jax.Array]:
+  """Squared outputs ``[B, T, F]`` of each folded chunk (module docstring)."""
+  batch, n = audio.shape
+  step = group.frames * hop
+  n_blocks = -(-n_frames // group.frames)
+  total = (n_blocks - 1) * step + group.size
+  left = group.n_fft // 2
+  x = jnp.pad(audio, ((0, 0), (left, max(0, total - left - n))))[:, :total]
+  starts = np.arange(n_blocks)[:, None] * step
+  blocks = x[:, starts + np.arange(group.size)[None, :]]  # [B, J, P]
+  spec = jnp.conj(jnp.fft.fft(blocks.astype(jnp.complex64), axis=-1))
+  spec = jnp.concatenate([spec, spec], axis=-1)  # circular bands, no modulo
+  outs = []
+  for chunk in group.chunks:
+    filters, wraps, period = chunk.kernel.shape
+    band = spec[..., chunk.lo:chunk.lo + wraps * period]
+    band = band.reshape(batch, n_blocks, wraps, period)
+    # The fold is a product batched over the residue r (a contraction, not an
+    # elementwise product, so that XLA reuses each kernel over B x J rows).
+    folded = jnp.einsum('bjwr,fwr->bjfr', band, chunk.kernel,
+                        precision=jax.lax.Precision.HIGHEST)  # [B, J, F, M]
+    y = jnp.fft.fft(folded, axis=-1)[..., :group.frames]
+    power = jnp.square(y.real) + jnp.square(y.imag)  # [B, J, F, frames]
+    power = jnp.swapaxes(power, -1, -2).reshape(batch, -1, filters)
+    outs.append(power[:, :n_frames])
+  return outs
 
 
 def _safe_sqrt(x: jax.Array) -> jax.Array:
@@ -310,6 +430,8 @@ def hcqt_power(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
                      precision=jax.lax.Precision.HIGHEST)
       y = y.reshape(batch, n_frames, -1, 2)
       outs.append(jnp.sum(jnp.square(y), axis=-1))  # [B, T, F]
+  for group in filterbank.folds:
+    outs.extend(_folded_power(group, audio, cfg.hop_length, n_frames))
   outs.append(jnp.zeros((batch, n_frames, 1), jnp.float32))
   power = jnp.concatenate(outs, axis=-1)  # [B, T, n_out + 1]
   power = jnp.take(power, filterbank.order, axis=-1)  # [B, T, H*K]
