@@ -82,6 +82,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.film = False  # Timbre-Trap FiLM-conditioning ablation: off
   config.model.skip_connections = False  # Timbre-Trap skip ablation: off
   config.model.compute_dtype = 'float32'  # 'bfloat16' on accelerators
+  # How convolutions run (same function): 'auto' = 'gemm' on CPU (matrix-
+  # product weight gradients), 'xla' elsewhere; see models/layers.py.
+  config.model.conv_impl = 'auto'
 
   # --- objectives
   config.loss_weights = ml_collections.ConfigDict()

@@ -92,6 +92,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.film = False  # FiLM conditioning instead (ablation)
   config.model.skip_connections = False  # weighted U-Net skips (ablation)
   config.model.compute_dtype = 'float32'  # 'bfloat16' on accelerators
+  config.model.conv_impl = 'auto'  # 'gemm' on CPU, 'xla' elsewhere
 
   # --- objectives (mpe_jax.objectives.timbre_trap)
   config.loss_weights = ml_collections.ConfigDict()

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from flax import nnx
 
 from configs import ssmpe
 from mpe_jax.models import build_model, count_params, frequency_sizes, layers
@@ -66,3 +67,37 @@ def test_any_bin_count_round_trips(n_bins):
   model = build_model(_model_cfg(n_bins=n_bins), jax.random.key(0, impl='rbg'))
   x = jnp.zeros((1, 6, n_bins, 3))
   assert jax.eval_shape(model, x).shape == (1, n_bins, 3)
+
+
+@pytest.mark.parametrize('norm', ['post_block', 'pre_activation'])
+def test_gemm_convolutions_compute_the_xla_function_and_gradients(norm):
+  """conv_impl changes how convolutions run, never what they compute."""
+  x = jnp.asarray(np.random.default_rng(0).random((2, 6, 60, 7)), jnp.float32)
+  out, grads = {}, {}
+  for impl in ('xla', 'gemm'):
+    model = build_model(_model_cfg(n_bins=60, norm=norm, conv_impl=impl,
+                                   skip_connections=True),
+                        jax.random.key(0))
+    graphdef, state = nnx.split(model)
+    params = nnx.to_pure_dict(state)
+    loss = lambda p, g=graphdef: jnp.sum(jnp.tanh(nnx.merge(g, p)(x)))
+    out[impl], grads[impl] = jax.value_and_grad(loss)(params)
+  np.testing.assert_allclose(out['gemm'], out['xla'], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(grads['xla']), jax.tree.leaves(grads['gemm'])):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * float(
+        jnp.max(jnp.abs(a)) + 1e-6))
+
+
+def test_frequency_conv_transpose_matches_flax():
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, 3, 9, 5)), jnp.float32)
+  for stride, kernel in ((2, 4), (1, 9), (3, 4)):
+    ref = nnx.ConvTranspose(5, 4, (1, kernel), strides=(1, stride),
+                            padding='VALID', use_bias=False, rngs=nnx.Rngs(0))
+    ours = layers.frequency_conv_transpose(x, ref.kernel[...], stride)
+    np.testing.assert_allclose(ours, ref(x), rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_conv_impl_raises():
+  with pytest.raises(ValueError, match='conv_impl'):
+    build_model(_model_cfg(conv_impl='cudnn'), jax.random.key(0))

@@ -55,19 +55,21 @@ class Encoder(nnx.Module):
     ch = list(cfg.channels)
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)
     self.norm = cfg.norm
+    impl = cfg.get('conv_impl', 'auto')
     self.conv_in = layers.conv(cfg.in_channels, ch[0], (3, 3), rngs=rngs,
-                               dtype=dtype)
+                               dtype=dtype, impl=impl)
     self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0])
                     if cfg.norm == 'pre_activation' else None)
     self.blocks = nnx.List([
         layers.EncoderBlock(ch[i], ch[i + 1], sizes[i + 1], cfg.norm,
-                            rngs=rngs, dtype=dtype)
+                            rngs=rngs, dtype=dtype, impl=impl)
         for i in range(len(ch) - 1)])
     self.block_norms = nnx.List([
         layers.FrameLayerNorm(sizes[i + 1], ch[i + 1])
         for i in range(len(ch) - 1)]) if cfg.norm == 'post_block' else None
     self.latent = layers.conv(ch[-1], cfg.latent_size, (1, sizes[-1]),
-                              padding='VALID', rngs=rngs, dtype=dtype)
+                              padding='VALID', rngs=rngs, dtype=dtype,
+                              impl=impl)
     self.latent_norm = (layers.FrameLayerNorm(1, cfg.latent_size)
                         if cfg.norm != 'none' else None)
 
@@ -97,6 +99,7 @@ class Decoder(nnx.Module):
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dtype = _dtype(cfg.compute_dtype)
+    impl = cfg.get('conv_impl', 'auto')
     ch = list(cfg.channels)[::-1]
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)[::-1]
     latent_in = cfg.latent_size + (1 if cfg.switch_channel else 0)
@@ -109,7 +112,7 @@ class Decoder(nnx.Module):
     self.skip_weights = (nnx.Param(jnp.ones((len(ch),), jnp.float32))
                          if cfg.skip_connections else None)
     self.conv_in = layers.ConvTransposeFreq(latent_in, ch[0], sizes[0], 1, 0,
-                                            rngs=rngs, dtype=dtype)
+                                            rngs=rngs, dtype=dtype, impl=impl)
     self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0])
                     if cfg.norm != 'none' else None)
     self.pre_activation = cfg.norm == 'pre_activation'
@@ -117,13 +120,14 @@ class Decoder(nnx.Module):
     for i in range(len(ch) - 1):
       pad = sizes[i + 1] - (2 * sizes[i] + 2)  # 0 or 1 (odd bin counts)
       blocks.append(layers.DecoderBlock(ch[i], ch[i + 1], sizes[i + 1], pad,
-                                        cfg.norm, rngs=rngs, dtype=dtype))
+                                        cfg.norm, rngs=rngs, dtype=dtype,
+                                        impl=impl))
       if cfg.norm == 'post_block':
         norms.append(layers.FrameLayerNorm(sizes[i + 1], ch[i + 1]))
     self.blocks = nnx.List(blocks)
     self.block_norms = nnx.List(norms) if norms else None
     self.conv_out = layers.conv(ch[-1], cfg.out_channels, (3, 3), rngs=rngs,
-                                dtype=dtype)
+                                dtype=dtype, impl=impl)
 
   def __call__(self, z: jax.Array,
                skips: list[jax.Array] | None = None) -> jax.Array:

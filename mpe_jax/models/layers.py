@@ -16,6 +16,7 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from flax.nnx.nn import dtypes as nnx_dtypes
 
 
 def _elu(x: jax.Array) -> jax.Array:
@@ -33,16 +34,104 @@ def _torch_uniform(fan_in: int) -> nnx.Initializer:
   return init
 
 
+# ------------------------------------------------------ convolution paths ---
+# XLA:CPU turns the weight gradients of the frequency-strided (1, 4) kernels
+# (down- and up-sampling) into convolutions whose window is the whole feature
+# map, its slowest operations in this network (bench/profile_step.py).
+# CONV_IMPLS names the ways to run them: 'xla' is lax.conv_general_dilated /
+# conv_transpose throughout; 'gemm' evaluates 1x1 kernels, (1, k) 'VALID'
+# frequency-strided kernels and their transposes as matrix products over
+# strided slices (whose gradients are matrix products too), and leaves the
+# 3x3 kernels to XLA. Both compute the same function and gradients; 'auto'
+# picks 'gemm' on CPU and 'xla' elsewhere.
+CONV_IMPLS = ('auto', 'xla', 'gemm')
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _frequency_conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+  """A (1, k) 'VALID' kernel with frequency stride ``stride`` as one matmul."""
+  _, k, c_in, c_out = w.shape
+  bins = (x.shape[2] - k) // stride + 1
+  span = stride * (bins - 1) + 1
+  cols = jnp.concatenate([x[:, :, d:d + span:stride] for d in range(k)],
+                         axis=-1)  # [B, T, bins, k * C_in]
+  return jnp.einsum('btkp,po->btko', cols, w.reshape(k * c_in, c_out))
+
+
+def frequency_conv_transpose(x: jax.Array, w: jax.Array, stride: int
+                             ) -> jax.Array:
+  """``nnx.ConvTranspose`` with kernel (1, k), stride (1, s), 'VALID' padding.
+
+  Tap ``d`` of the kernel carries input bin ``i`` to output bin
+  ``s * i + k - 1 - d``; each tap is one matmul placed by interior padding.
+  ``x``: ``[B, T, K, C_in]``; ``w``: ``[1, k, C_in, C_out]``; returns
+  ``[B, T, s * (K - 1) + k, C_out]``.
+  """
+  _, k, _, _ = w.shape
+  bins = x.shape[2]
+  out_bins = stride * (bins - 1) + k
+  zero = jnp.zeros((), x.dtype)
+  y = None
+  for d in range(k):
+    z = jnp.einsum('btkc,co->btko', x, w[0, d])
+    low = k - 1 - d
+    high = out_bins - low - (stride * (bins - 1) + 1)
+    z = jax.lax.pad(z, zero, ((0, 0, 0), (0, 0, 0), (low, high, stride - 1),
+                              (0, 0, 0)))
+    y = z if y is None else y + z
+  return y
+
+
+def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
+                              lhs_dilation=None, rhs_dilation=None,
+                              dimension_numbers=None, feature_group_count=1,
+                              precision=None, **kwargs):
+  """``lax.conv_general_dilated`` with the 'gemm' paths where they apply."""
+  strides = tuple(window_strides)
+  dilation = tuple(rhs_dilation or (1, 1))
+  plain = (lhs.ndim == 4 and feature_group_count == 1 and not kwargs.get(
+      'preferred_element_type') and tuple(lhs_dilation or (1, 1)) == (1, 1)
+           and dimension_numbers == jax.lax.conv_dimension_numbers(
+               lhs.shape, rhs.shape, _NHWC))
+  kh, kw = rhs.shape[:2]
+  if plain and strides == (1, 1) and padding == 'SAME' and kh % 2 and kw % 2:
+    if (kh, kw) == (1, 1):
+      return jnp.einsum('btkc,co->btko', lhs, rhs[0, 0])
+  if (plain and padding == 'VALID' and kh == 1 and strides[0] == 1
+      and dilation == (1, 1)):
+    return _frequency_conv(lhs, rhs, strides[1])
+  return jax.lax.conv_general_dilated(
+      lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+      rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+      feature_group_count=feature_group_count, precision=precision, **kwargs)
+
+
+def resolve_conv_impl(impl: str) -> str:
+  """'auto' -> 'gemm' on CPU, 'xla' on accelerators."""
+  if impl not in CONV_IMPLS:
+    raise ValueError(f'config.model.conv_impl must be one of {CONV_IMPLS}, '
+                     f'got {impl!r}')
+  if impl == 'auto':
+    return 'gemm' if jax.default_backend() == 'cpu' else 'xla'
+  return impl
+
+
 def conv(in_ch: int, out_ch: int, kernel: Sequence[int], *, rngs: nnx.Rngs,
          strides: Sequence[int] = (1, 1), dilation: Sequence[int] = (1, 1),
          padding: str | Sequence[tuple[int, int]] = 'SAME',
-         dtype=None) -> nnx.Conv:
-  """A 2-D convolution over ``[frame, bin]`` with PyTorch-style init."""
+         dtype=None, impl: str = 'auto') -> nnx.Conv:
+  """A 2-D convolution over ``[frame, bin]`` with PyTorch-style init.
+
+  ``impl`` is one of ``CONV_IMPLS`` (how it is evaluated, not what).
+  """
   fan_in = in_ch * int(kernel[0]) * int(kernel[1])
+  routine = (gemm_conv_general_dilated if resolve_conv_impl(impl) == 'gemm'
+             else jax.lax.conv_general_dilated)
   return nnx.Conv(
       in_ch, out_ch, tuple(kernel), strides=tuple(strides), padding=padding,
       kernel_dilation=tuple(dilation), kernel_init=_torch_uniform(fan_in),
-      bias_init=_torch_uniform(fan_in), dtype=dtype, rngs=rngs)
+      bias_init=_torch_uniform(fan_in), dtype=dtype, rngs=rngs,
+      conv_general_dilated=routine)
 
 
 def linear(in_features: int, out_features: int, *, rngs: nnx.Rngs,
@@ -63,7 +152,8 @@ class ConvTransposeFreq(nnx.Module):
   """
 
   def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int,
-               output_padding: int, *, rngs: nnx.Rngs, dtype=None):
+               output_padding: int, *, rngs: nnx.Rngs, dtype=None,
+               impl: str = 'auto'):
     # PyTorch computes fan_in of a transposed conv from weight.size(1) * k,
     # i.e. from the *output* channels.
     fan_in = out_ch * kernel
@@ -73,9 +163,16 @@ class ConvTransposeFreq(nnx.Module):
         rngs=rngs)
     self.bias = nnx.Param(_torch_uniform(fan_in)(rngs.params(), (out_ch,)))
     self.output_padding = output_padding
+    self.stride = stride
+    self.gemm = resolve_conv_impl(impl) == 'gemm'
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = self.conv(x)
+    if self.gemm:
+      x, kernel = nnx_dtypes.promote_dtype((x, self.conv.kernel[...]),
+                                           dtype=self.conv.dtype)
+      y = frequency_conv_transpose(x, kernel, self.stride)
+    else:
+      y = self.conv(x)
     if self.output_padding:
       y = jnp.pad(y, ((0, 0), (0, 0), (0, self.output_padding), (0, 0)))
     return y + self.bias[...].astype(y.dtype)
@@ -107,10 +204,11 @@ class ResidualBlock(nnx.Module):
   """Conv 3x3 (dilation d on both axes) -> ELU -> Conv 1x1 -> ELU, + input."""
 
   def __init__(self, channels: int, dilation: int, *, rngs: nnx.Rngs,
-               dtype=None):
+               dtype=None, impl: str = 'auto'):
     self.conv1 = conv(channels, channels, (3, 3), dilation=(dilation, dilation),
-                      rngs=rngs, dtype=dtype)
-    self.conv2 = conv(channels, channels, (1, 1), rngs=rngs, dtype=dtype)
+                      rngs=rngs, dtype=dtype, impl=impl)
+    self.conv2 = conv(channels, channels, (1, 1), rngs=rngs, dtype=dtype,
+                      impl=impl)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     y = _elu(self.conv1(x))
@@ -127,11 +225,11 @@ class EncoderBlock(nnx.Module):
   """
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int, norm: str, *,
-               rngs: nnx.Rngs, dtype=None):
-    self.res = nnx.List([ResidualBlock(in_ch, d, rngs=rngs, dtype=dtype)
-                         for d in (1, 2, 3)])
+               rngs: nnx.Rngs, dtype=None, impl: str = 'auto'):
+    self.res = nnx.List([ResidualBlock(in_ch, d, rngs=rngs, dtype=dtype,
+                                       impl=impl) for d in (1, 2, 3)])
     self.down = conv(in_ch, out_ch, (1, 4), strides=(1, 2), padding='VALID',
-                     rngs=rngs, dtype=dtype)
+                     rngs=rngs, dtype=dtype, impl=impl)
     self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
                  else None)
 
@@ -148,13 +246,14 @@ class DecoderBlock(nnx.Module):
   """A (4, 1) stride-2 transposed conv, ELU, then residual blocks d = 1, 2, 3."""
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int,
-               output_padding: int, norm: str, *, rngs: nnx.Rngs, dtype=None):
+               output_padding: int, norm: str, *, rngs: nnx.Rngs, dtype=None,
+               impl: str = 'auto'):
     self.up = ConvTransposeFreq(in_ch, out_ch, 4, 2, output_padding,
-                                rngs=rngs, dtype=dtype)
+                                rngs=rngs, dtype=dtype, impl=impl)
     self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
                  else None)
-    self.res = nnx.List([ResidualBlock(out_ch, d, rngs=rngs, dtype=dtype)
-                         for d in (1, 2, 3)])
+    self.res = nnx.List([ResidualBlock(out_ch, d, rngs=rngs, dtype=dtype,
+                                       impl=impl) for d in (1, 2, 3)])
 
   def __call__(self, x: jax.Array) -> jax.Array:
     x = self.up(x)
