@@ -39,7 +39,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
 from timing import best_and_median  # pylint: disable=g-import-not-at-top
-from train_step import load_config  # pylint: disable=g-import-not-at-top
+from train_step import random_batch, setup  # pylint: disable=g-import-not-at-top
 from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
@@ -66,24 +66,11 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=3)
   args = parser.parse_args()
 
-  config = load_config(args.config)
-  with config.unlocked():
-    config.train.batch_size = args.batch_size
-    config.data.excerpt_seconds = args.seconds
-  tx, scheds = train.build_optimizer(config)
-  graphdef, state = train.init_train_state(config, tx)
+  config, tx, scheds, graphdef, state, frontend = setup(
+      args.config, args.batch_size, args.seconds)
   system = systems.get_system(config)
-  frontend = system.make_frontend(config)
-  n = int(args.seconds * config.hcqt.sample_rate)
-  n_frames = 1 + n // config.hcqt.hop_length
-  rng = np.random.default_rng(0)
-  batch = {
-      'audio': jnp.asarray(0.1 * rng.standard_normal(
-          (args.batch_size, n)).astype(np.float32)),
-      'labels': jnp.zeros((args.batch_size, config.hcqt.n_bins, n_frames),
-                          jnp.uint8),
-      'has_label': jnp.zeros((args.batch_size,), bool),
-      'drums': jnp.zeros((args.batch_size, n), jnp.float32)}
+  batch = jax.tree.map(jnp.asarray,
+                       random_batch(config, np.random.default_rng(0)))
   key = jax.random.key(0)
 
   features = jax.jit(

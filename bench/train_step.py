@@ -50,6 +50,29 @@ def load_config(spec: str):
   return module.get_config(arg or None)
 
 
+def setup(spec: str, batch_size: int, seconds: float):
+  """``(config, tx, scheds, graphdef, state, frontend)`` for a bench step."""
+  config = load_config(spec)
+  with config.unlocked():
+    config.train.batch_size = batch_size
+    config.data.excerpt_seconds = seconds
+  tx, scheds = train.build_optimizer(config)
+  graphdef, state = train.init_train_state(config, tx)
+  frontend = systems.get_system(config).make_frontend(config)
+  return config, tx, scheds, graphdef, state, frontend
+
+
+def random_batch(config, rng: np.random.Generator) -> dict:
+  """Noise excerpts without labels or drums, shaped as the pipeline's."""
+  b = config.train.batch_size
+  n = int(config.data.excerpt_seconds * config.hcqt.sample_rate)
+  n_frames = 1 + n // config.hcqt.hop_length
+  return {'audio': 0.1 * rng.standard_normal((b, n)).astype(np.float32),
+          'labels': np.zeros((b, config.hcqt.n_bins, n_frames), np.uint8),
+          'has_label': np.zeros((b,), bool),
+          'drums': np.zeros((b, n), np.float32)}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--config', default='configs/ssmpe.py')
@@ -58,26 +81,14 @@ def main() -> None:
   parser.add_argument('--steps', type=int, default=5, help='timed steps')
   args = parser.parse_args()
 
-  config = load_config(args.config)
-  with config.unlocked():
-    config.train.batch_size = args.batch_size
-    config.data.excerpt_seconds = args.seconds
-  tx, scheds = train.build_optimizer(config)
-  graphdef, state = train.init_train_state(config, tx)
-  frontend = systems.get_system(config).make_frontend(config)
+  config, tx, scheds, graphdef, state, frontend = setup(
+      args.config, args.batch_size, args.seconds)
   step = jax.jit(train.make_train_step(graphdef, frontend, tx, scheds, config),
                  donate_argnums=0)
-  n = int(args.seconds * config.hcqt.sample_rate)
   rng = np.random.default_rng(0)
-  n_frames = 1 + n // config.hcqt.hop_length
 
   def batch():
-    return {'audio': 0.1 * rng.standard_normal(
-                (args.batch_size, n)).astype(np.float32),
-            'labels': np.zeros((args.batch_size, config.hcqt.n_bins,
-                                n_frames), np.uint8),
-            'has_label': np.zeros((args.batch_size,), bool),
-            'drums': np.zeros((args.batch_size, n), np.float32)}
+    return random_batch(config, rng)
 
   t0 = time.perf_counter()
   state, metrics = step(state, batch())
