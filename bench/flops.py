@@ -92,7 +92,7 @@ def model_layers(model: ml_collections.ConfigDict, n_frames: int
 
 
 def hcqt_flops(hcqt: ml_collections.ConfigDict, n_frames: int) -> float:
-  """FFTs (~2.5 N log2 N per real FFT of size N) + kernel matmuls, per item."""
+  """FFTs (~2.5 N log2 N per real FFT of size N) + kernel matmuls + folds, per item."""
   fb = hcqt_lib.make_filterbank(hcqt_lib.HCQTConfig.from_config(hcqt))
   total = 0.0
   for group in fb.groups:
@@ -100,6 +100,13 @@ def hcqt_flops(hcqt: ml_collections.ConfigDict, n_frames: int) -> float:
     for chunk in group.chunks:
       m, f = chunk.kernel.shape
       total += 2 * n_frames * m * f
+  for group in fb.folds:  # block folding: complex FFTs (~5 N log2 N)
+    blocks = -(-n_frames // group.frames)
+    total += blocks * 5 * group.size * math.log2(group.size)
+    for chunk in group.chunks:
+      f, wraps, period = chunk.kernel.shape
+      total += blocks * f * (8 * wraps * period  # complex multiply-adds
+                             + 5 * period * math.log2(period))
   return total
 
 

@@ -143,7 +143,7 @@ _HCQT_STREAMING = Streaming(
     sample_rate=lambda fb: fb.config.sample_rate,
     hop_length=lambda fb: fb.config.hop_length,
     # A frame reads one FFT frame of the longest kernel, centred on it.
-    context_samples=lambda fb: max(g.n_fft for g in fb.groups) // 2,
+    context_samples=lambda fb: fb.context_samples,
     frame_statistic=_hcqt_frame_statistic,
     salience_given=_hcqt_salience_given)
 

@@ -212,6 +212,11 @@ class Filterbank:
   order: jax.Array  # [H * K] int32
   config: HCQTConfig = struct.field(pytree_node=False)
 
+  @property
+  def context_samples(self) -> int:
+    """Frame ``n`` reads only samples within this many of ``n * hop``."""
+    return max(g.n_fft for g in (*self.groups, *self.folds)) // 2
+
 
 def _significant_band(spectrum: np.ndarray, tol: float) -> tuple[int, int]:
   mag = np.abs(spectrum)
