@@ -94,7 +94,8 @@ def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
            and dimension_numbers == jax.lax.conv_dimension_numbers(
                lhs.shape, rhs.shape, _NHWC))
   kh, kw = rhs.shape[:2]
-  if plain and strides == (1, 1) and (kh, kw) == (1, 1):
+  if (plain and strides == (1, 1) and (kh, kw) == (1, 1)
+      and padding in ('SAME', 'VALID')):
     return jnp.einsum('btkc,co->btko', lhs, rhs[0, 0])  # any padding
   if (plain and padding == 'VALID' and kh == 1 and strides[0] == 1
       and dilation == (1, 1)):
