@@ -96,7 +96,7 @@ def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
   kh, kw = rhs.shape[:2]
   if (plain and strides == (1, 1) and (kh, kw) == (1, 1)
       and padding in ('SAME', 'VALID')):
-    return jnp.einsum('btkc,co->btko', lhs, rhs[0, 0])  # any padding
+    return jnp.einsum('btkc,co->btko', lhs, rhs[0, 0])
   if (plain and padding == 'VALID' and kh == 1 and strides[0] == 1
       and dilation == (1, 1)):
     return _frequency_conv(lhs, rhs, strides[1])
