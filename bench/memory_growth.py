@@ -59,7 +59,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--steps', type=int, default=1000)
   parser.add_argument('--batch_size', type=int, default=20)
-  parser.add_argument('--warmup', type=int, default=50)
+  parser.add_argument('--warmup', type=int, default=100)
   parser.add_argument('--full', action='store_true',
                       help='SS-MPE model and 4-s excerpts')
   parser.add_argument('--csv', default='',
