@@ -42,6 +42,7 @@ from timing import best_and_median  # pylint: disable=g-import-not-at-top
 from train_step import random_batch, setup  # pylint: disable=g-import-not-at-top
 from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
+from mpe_jax.objectives import salience  # pylint: disable=g-import-not-at-top
 
 
 def _flops(jitted, *args) -> float:
@@ -53,9 +54,8 @@ def _flops(jitted, *args) -> float:
 
 def branches(config) -> int:
   """Model passes per step: the clean one plus one per consistency term."""
-  w = config.loss_weights
-  return 1 + sum(float(w.get(t, 0.0)) > 0
-                 for t in ('timbre', 'geometric', 'percussion'))
+  terms = salience.enabled_terms(config.loss_weights)
+  return 1 + sum(t in terms for t in ('timbre', 'geometric', 'percussion'))
 
 
 def main() -> None:

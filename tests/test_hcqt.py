@@ -174,6 +174,9 @@ def test_bin_grid_and_config_errors():
     H.HCQTConfig.from_config({'sample_rate': 22050, 'hop': 256})
   with pytest.raises(ValueError, match='must contain 1'):
     H.HCQTConfig(harmonics=(2, 3))
+  for bad in ({'fold_min_fft': -1}, {'fold_chunk_size': 0}, {'chunk_size': 0}):
+    with pytest.raises(ValueError, match='config.hcqt.fold_min_fft'):
+      H.HCQTConfig(**bad)
 
 
 @pytest.mark.parametrize('n,hop', [(SR, 256), (3000, 256), (2 * SR + 77, 256),
