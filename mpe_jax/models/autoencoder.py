@@ -55,6 +55,7 @@ class Encoder(nnx.Module):
     ch = list(cfg.channels)
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)
     self.norm = cfg.norm
+    self.remat = layers.resolve_remat(cfg.get('remat', 'none'))
     impl = cfg.get('conv_impl', 'auto')
     self.conv_in = layers.conv(cfg.in_channels, ch[0], (3, 3), rngs=rngs,
                                dtype=dtype, impl=impl)
@@ -84,9 +85,8 @@ class Encoder(nnx.Module):
     x = layers._elu(x)
     embeddings = [x]
     for i, block in enumerate(self.blocks):
-      x = block(x)
-      if self.block_norms is not None:
-        x = self.block_norms[i](x)
+      norm = self.block_norms[i] if self.block_norms is not None else None
+      x = layers.call_block((block, norm), x, self.remat)
       embeddings.append(x)
     z = self.latent(x)
     if self.latent_norm is not None:
@@ -100,6 +100,7 @@ class Decoder(nnx.Module):
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dtype = _dtype(cfg.compute_dtype)
     impl = cfg.get('conv_impl', 'auto')
+    self.remat = layers.resolve_remat(cfg.get('remat', 'none'))
     ch = list(cfg.channels)[::-1]
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)[::-1]
     latent_in = cfg.latent_size + (1 if cfg.switch_channel else 0)
@@ -142,9 +143,8 @@ class Decoder(nnx.Module):
       x = self.norm_in(x)
     x = self._skip(x, skips, -1)
     for i, block in enumerate(self.blocks):
-      x = block(x)
-      if self.block_norms is not None:
-        x = self.block_norms[i](x)
+      norm = self.block_norms[i] if self.block_norms is not None else None
+      x = layers.call_block((block, norm), x, self.remat)
       x = self._skip(x, skips, -2 - i)
     return self.conv_out(x)
 

@@ -69,6 +69,8 @@ def frequency_conv_transpose(x: jax.Array, w: jax.Array, stride: int
   """
   _, k, _, _ = w.shape
   bins = x.shape[2]
+  if bins == 1:  # the latent: output bin k - 1 - d is tap d, one matmul
+    return jnp.einsum('btc,dco->btdo', x[:, :, 0], w[0, ::-1])
   out_bins = stride * (bins - 1) + k
   zero = jnp.zeros((), x.dtype)
   y = None
@@ -104,6 +106,75 @@ def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
       rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
       feature_group_count=feature_group_count, precision=precision, **kwargs)
+
+
+# ------------------------------------------------------ rematerialisation ---
+# REMATS names what the backward pass recomputes instead of keeping: 'none'
+# keeps every activation; 'blocks' keeps only each encoder/decoder block's
+# input and recomputes the block (three residual blocks, the strided conv
+# and the LayerNorm after it) when the backward pass reaches it. Same function and gradients, about one
+# more forward pass of compute, a fraction of the activation memory.
+#
+# Not jax.checkpoint: XLA:CPU drops its optimisation barriers before
+# scheduling and then runs every recomputation right after the forward pass,
+# keeping all of them alive (measured: 7.07 -> 6.84 GB of temporaries for the
+# SS-MPE step at batch 4). Here the backward rule makes the block's input
+# depend on the incoming cotangent (adding 0 * one cotangent value per item),
+# so the recomputation cannot run before the cotangent exists: 2.54 GB.
+# 'auto' is 'blocks' on CPU, where it measured faster as well as smaller
+# (bench/RESULTS.md), and 'none' on accelerators.
+REMATS = ('auto', 'none', 'blocks')
+
+
+def _apply(modules: tuple[nnx.Module, ...], x: jax.Array) -> jax.Array:
+  for module in modules:
+    x = module(x)
+  return x
+
+
+def _recomputed_call(modules: tuple[nnx.Module, ...], x: jax.Array
+                     ) -> jax.Array:
+  graphdef, state = nnx.split(modules)
+
+  def apply(state, x):
+    return _apply(nnx.merge(graphdef, state), x)
+
+  @jax.custom_vjp
+  def run(state, x):
+    return apply(state, x)
+
+  def run_fwd(state, x):
+    return apply(state, x), (state, x)
+
+  def run_bwd(saved, cotangent):
+    state, x = saved
+    # [B, 1, 1, 1]: per item, so a batch-sharded step stays local.
+    after = cotangent[:, :1, :1, :1].astype(x.dtype) * 0
+    return jax.vjp(apply, state, x + after)[1](cotangent)
+
+  run.defvjp(run_fwd, run_bwd)
+  return run(state, x)
+
+
+def resolve_remat(remat: str) -> str:
+  """'auto' -> 'blocks' on CPU, 'none' on accelerators."""
+  if remat not in REMATS:
+    raise ValueError(f'config.model.remat must be one of {REMATS}, '
+                     f'got {remat!r}')
+  if remat == 'auto':
+    return 'blocks' if jax.default_backend() == 'cpu' else 'none'
+  return remat
+
+
+def call_block(modules: Sequence[nnx.Module | None], x: jax.Array,
+               remat: str) -> jax.Array:
+  """The ``modules`` applied in turn to ``x [B, T, K, C]`` (``None`` skipped);
+  with ``remat='blocks'`` their activations are recomputed in the backward
+  pass instead of kept (reverse-mode differentiation only)."""
+  modules = tuple(m for m in modules if m is not None)
+  if remat == 'blocks':
+    return _recomputed_call(modules, x)
+  return _apply(modules, x)
 
 
 def resolve_conv_impl(impl: str) -> str:
