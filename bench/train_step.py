@@ -11,7 +11,13 @@ jemalloc (0.50 samples/s; 90.3 s with the default allocator); peak RSS
 3.9 GB / 14.3 GB.
 
   python bench/train_step.py --config=configs/ssmpe.py --batch_size=4
-  python bench/train_step.py --config=configs/ssmpe.py:energy --batch_size=20
+  python bench/train_step.py --config=configs/ssmpe.py --batch_size=20
+  python bench/train_step.py --batch_size=4 --remat=none  # keep activations
+
+On a GPU or TPU (or with ``--peak_tflops``) it also prints the model FLOPs
+utilisation: the analytic FLOPs per step (``bench/flops.py``) per second over
+the device's dense bf16 peak, against the 40 % goal, as
+``RESULT train_step_mfu_b<N>``.
 
 Ends with ``RESULT train_step_b<N> ours=<samples/s> anchor=<samples/s>
 ratio=<ours/anchor> unit=samples/s`` (ratio > 1 means mpe_jax is faster) and
@@ -36,10 +42,26 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+import flops  # pylint: disable=g-import-not-at-top
+
 from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
 
 # PyTorch reference on this CPU: batch -> (s/step, peak RSS GB).
 REFERENCE = {4: (6.67, 3.9), 20: (39.9, 14.3)}
+# Dense bf16 peak TFLOP/s of one device, by a substring of its device_kind
+# (first match wins), for model FLOPs utilisation; the issue's goal is 40 %.
+PEAK_TFLOPS = (('H100 PCIe', 756.0), ('H100', 989.0), ('H200', 989.0),
+               ('A100', 312.0), ('TPU v4', 275.0), ('TPU v5 lite', 197.0),
+               ('TPU v5e', 197.0), ('TPU v5p', 459.0), ('TPU v6 lite', 918.0))
+MFU_GOAL = 0.40
+
+
+def device_peak_tflops(device_kind: str) -> float | None:
+  """The table's dense bf16 peak of ``device_kind``, or None."""
+  for name, peak in PEAK_TFLOPS:
+    if name.lower() in device_kind.lower():
+      return peak
+  return None
 
 
 def load_config(spec: str):
@@ -50,12 +72,15 @@ def load_config(spec: str):
   return module.get_config(arg or None)
 
 
-def setup(spec: str, batch_size: int, seconds: float):
+def setup(spec: str, batch_size: int, seconds: float,
+          remat: str | None = None):
   """``(config, tx, scheds, graphdef, state, frontend)`` for a bench step."""
   config = load_config(spec)
   with config.unlocked():
     config.train.batch_size = batch_size
     config.data.excerpt_seconds = seconds
+    if remat is not None:
+      config.model.remat = remat
   tx, scheds = train.build_optimizer(config)
   graphdef, state = train.init_train_state(config, tx)
   frontend = systems.get_system(config).make_frontend(config)
@@ -79,10 +104,16 @@ def main() -> None:
   parser.add_argument('--batch_size', type=int, default=4)
   parser.add_argument('--seconds', type=float, default=4.0)
   parser.add_argument('--steps', type=int, default=5, help='timed steps')
+  parser.add_argument('--peak_tflops', type=float, default=None,
+                      help='device peak for MFU (default: PEAK_TFLOPS by '
+                      'device kind; none for CPUs)')
+  parser.add_argument('--remat', default=None,
+                      help="config.model.remat ('auto', 'none', 'blocks'); "
+                      "default: the config's")
   args = parser.parse_args()
 
   config, tx, scheds, graphdef, state, frontend = setup(
-      args.config, args.batch_size, args.seconds)
+      args.config, args.batch_size, args.seconds, args.remat)
   step = jax.jit(train.make_train_step(graphdef, frontend, tx, scheds, config),
                  donate_argnums=0)
   rng = np.random.default_rng(0)
@@ -106,10 +137,27 @@ def main() -> None:
   ours = args.batch_size / med
   ref_s, ref_rss = REFERENCE.get(args.batch_size, (None, None))
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
-        f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s')
+        f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s, '
+        f'remat {config.model.remat}')
   print(f'ours: best {best:.2f} s/step, median {med:.2f} s/step '
         f'({ours:.2f} samples/s), first call (compile + step) {first:.1f} s, '
         f'peak RSS {rss_gb:.2f} GB')
+  # Model FLOPs: the analytic count, without remat's recomputation.
+  n_frames = 1 + int(args.seconds * config.hcqt.sample_rate
+                     ) // config.hcqt.hop_length
+  model_flops = flops.step_flops(config, args.batch_size, n_frames).total
+  kind = jax.devices()[0].device_kind
+  peak = args.peak_tflops or device_peak_tflops(kind)
+  achieved = model_flops / med / 1e12
+  if peak:
+    mfu = achieved / peak
+    print(f'model FLOPs {model_flops / 1e9:.1f} GFLOP/step, {achieved:.4f} '
+          f'TFLOP/s = {100 * mfu:.2f} % of {peak:g} TFLOP/s ({kind})')
+    print(f'RESULT train_step_mfu_b{args.batch_size} ours={mfu:.4f} '
+          f'anchor={MFU_GOAL} ratio={mfu / MFU_GOAL:.3f} unit=fraction_of_peak')
+  else:
+    print(f'model FLOPs {model_flops / 1e9:.1f} GFLOP/step, {achieved:.4f} '
+          f'TFLOP/s (no peak figure for {kind!r}: pass --peak_tflops)')
   if ref_s is None:
     print(f'RESULT train_step_b{args.batch_size} ours={ours:.3f} anchor=nan '
           'ratio=nan unit=samples/s  # no reference figure at this batch')
