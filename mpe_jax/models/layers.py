@@ -156,14 +156,21 @@ def _recomputed_call(modules: tuple[nnx.Module, ...], x: jax.Array
   return run(state, x)
 
 
+def _resolve_auto(key: str, value: str, choices: tuple[str, ...], cpu: str,
+                  accelerator: str) -> str:
+  """``value`` checked against ``choices``; 'auto' becomes ``cpu`` on the CPU
+  backend and ``accelerator`` elsewhere."""
+  if value not in choices:
+    raise ValueError(f'config.model.{key} must be one of {choices}, '
+                     f'got {value!r}')
+  if value == 'auto':
+    return cpu if jax.default_backend() == 'cpu' else accelerator
+  return value
+
+
 def resolve_remat(remat: str) -> str:
   """'auto' -> 'blocks' on CPU, 'none' on accelerators."""
-  if remat not in REMATS:
-    raise ValueError(f'config.model.remat must be one of {REMATS}, '
-                     f'got {remat!r}')
-  if remat == 'auto':
-    return 'blocks' if jax.default_backend() == 'cpu' else 'none'
-  return remat
+  return _resolve_auto('remat', remat, REMATS, 'blocks', 'none')
 
 
 def call_block(modules: Sequence[nnx.Module | None], x: jax.Array,
@@ -179,12 +186,7 @@ def call_block(modules: Sequence[nnx.Module | None], x: jax.Array,
 
 def resolve_conv_impl(impl: str) -> str:
   """'auto' -> 'gemm' on CPU, 'xla' on accelerators."""
-  if impl not in CONV_IMPLS:
-    raise ValueError(f'config.model.conv_impl must be one of {CONV_IMPLS}, '
-                     f'got {impl!r}')
-  if impl == 'auto':
-    return 'gemm' if jax.default_backend() == 'cpu' else 'xla'
-  return impl
+  return _resolve_auto('conv_impl', impl, CONV_IMPLS, 'gemm', 'xla')
 
 
 def conv(in_ch: int, out_ch: int, kernel: Sequence[int], *, rngs: nnx.Rngs,
