@@ -111,18 +111,19 @@ def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
 # ------------------------------------------------------ rematerialisation ---
 # REMATS names what the backward pass recomputes instead of keeping: 'none'
 # keeps every activation; 'blocks' keeps only each encoder/decoder block's
-# input and recomputes the block (three residual blocks, the strided conv
-# and the LayerNorm after it) when the backward pass reaches it. Same function and gradients, about one
-# more forward pass of compute, a fraction of the activation memory.
+# input and recomputes the block (three residual blocks, the strided conv and
+# the LayerNorm after it) when the backward pass reaches it. Same function and
+# gradients, about one more forward pass of compute, a fraction of the
+# activation memory; reverse-mode differentiation only (a custom VJP).
 #
 # Not jax.checkpoint: XLA:CPU drops its optimisation barriers before
 # scheduling and then runs every recomputation right after the forward pass,
-# keeping all of them alive (measured: 7.07 -> 6.84 GB of temporaries for the
-# SS-MPE step at batch 4). Here the backward rule makes the block's input
-# depend on the incoming cotangent (adding 0 * one cotangent value per item),
-# so the recomputation cannot run before the cotangent exists: 2.54 GB.
-# 'auto' is 'blocks' on CPU, where it measured faster as well as smaller
-# (bench/RESULTS.md), and 'none' on accelerators.
+# keeping all of them alive (SS-MPE step at batch 4: temporaries 7.07 ->
+# 6.84 GB). Here the backward rule makes the block's input depend on the
+# incoming cotangent (adding 0 * one cotangent value per item), so the
+# recomputation cannot run before the cotangent exists: 1.54 GB.
+# 'auto' is 'blocks' on CPU, where it measured no slower as well as smaller
+# (bench/RESULTS.md), and 'none' on accelerators (not measured there).
 REMATS = ('auto', 'none', 'blocks')
 
 
