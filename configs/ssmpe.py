@@ -86,7 +86,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # product weight gradients), 'xla' elsewhere; see models/layers.py.
   config.model.conv_impl = 'auto'
   # Backward pass: 'blocks' recomputes each encoder/decoder block instead of
-  # keeping its activations (same gradients, ~1/4 of the memory, +30 % FLOPs);
+  # keeping its activations (same gradients, ~1/4 of the temporary memory,
+  # +30 % FLOPs);
   # 'auto' = 'blocks' on CPU, 'none' elsewhere. 'blocks' is reverse-mode
   # only: use 'none' for jax.jvp through the model. See docs/scaling.md.
   config.model.remat = 'auto'
