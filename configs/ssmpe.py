@@ -87,9 +87,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.conv_impl = 'auto'
   # Backward pass: 'blocks' recomputes each encoder/decoder block instead of
   # keeping its activations (same gradients, ~1/4 of the temporary memory,
-  # +30 % FLOPs);
-  # 'auto' = 'blocks' on CPU, 'none' elsewhere. 'blocks' is reverse-mode
-  # only: use 'none' for jax.jvp through the model. See docs/scaling.md.
+  # +30 % FLOPs); 'auto' = 'blocks' on CPU, 'none' elsewhere. 'blocks' is
+  # reverse-mode only: use 'none' for jax.jvp through the model. See
+  # docs/scaling.md.
   config.model.remat = 'auto'
 
   # --- objectives
