@@ -142,9 +142,9 @@ def main() -> None:
   print(f'ours: best {best:.2f} s/step, median {med:.2f} s/step '
         f'({ours:.2f} samples/s), first call (compile + step) {first:.1f} s, '
         f'peak RSS {rss_gb:.2f} GB')
-  # Model FLOPs: the analytic count, without remat's recomputation.
-  n_frames = 1 + int(args.seconds * config.hcqt.sample_rate
-                     ) // config.hcqt.hop_length
+  # Model FLOPs: the analytic count (frames of the batches timed), without
+  # remat's recomputation.
+  n_frames = b['labels'].shape[-1]
   model_flops = flops.step_flops(config, args.batch_size, n_frames).total
   kind = jax.devices()[0].device_kind
   peak = args.peak_tflops or device_peak_tflops(kind)
