@@ -82,8 +82,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.film = False  # Timbre-Trap FiLM-conditioning ablation: off
   config.model.skip_connections = False  # Timbre-Trap skip ablation: off
   config.model.compute_dtype = 'float32'  # 'bfloat16' on accelerators
-  # How convolutions run (same function): 'auto' = 'gemm' on CPU (matrix-
-  # product weight gradients), 'xla' elsewhere; see models/layers.py.
+  # How convolutions run (same function and parameters): 'auto' = 'direct'
+  # on CPU (strided kernels as matrix products, the full-resolution level as
+  # fused sums in [batch, channel, bin, frame]), 'xla' elsewhere; 'gemm' is
+  # 'direct' without the full-resolution part; 'direct' is reverse-mode only
+  # (use 'gemm' for jax.jvp through the model). See docs/scaling.md.
   config.model.conv_impl = 'auto'
   # Backward pass: 'blocks' recomputes each encoder/decoder block instead of
   # keeping its activations (same gradients, ~1/4 of the temporary memory,

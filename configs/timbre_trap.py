@@ -92,7 +92,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.film = False  # FiLM conditioning instead (ablation)
   config.model.skip_connections = False  # weighted U-Net skips (ablation)
   config.model.compute_dtype = 'float32'  # 'bfloat16' on accelerators
-  config.model.conv_impl = 'auto'  # 'gemm' on CPU, 'xla' elsewhere
+  config.model.conv_impl = 'auto'  # 'direct' on CPU, 'xla' elsewhere
   # Backward pass: 'blocks' recomputes each encoder/decoder block instead of
   # keeping its activations (same gradients, ~1/4 of the temporary memory,
   # +30 % FLOPs); 'auto' = 'blocks' on CPU, 'none' elsewhere. 'blocks' is

@@ -69,23 +69,102 @@ def test_any_bin_count_round_trips(n_bins):
   assert jax.eval_shape(model, x).shape == (1, n_bins, 3)
 
 
+@pytest.mark.parametrize('impl', ['gemm', 'direct'])
 @pytest.mark.parametrize('norm', ['post_block', 'pre_activation'])
-def test_gemm_convolutions_compute_the_xla_function_and_gradients(norm):
-  """conv_impl changes how convolutions run, never what they compute."""
+def test_conv_impls_compute_the_xla_function_and_gradients(norm, impl):
+  """conv_impl changes how convolutions run, never what they compute
+  (compiled, batch of 2: 'direct' once computed wrong gradients for the
+  second item here, from XLA:CPU's fused two-axis LayerNorm reductions)."""
   x = jnp.asarray(np.random.default_rng(0).random((2, 6, 60, 7)), jnp.float32)
   out, grads = {}, {}
-  for impl in ('xla', 'gemm'):
-    model = build_model(_model_cfg(n_bins=60, norm=norm, conv_impl=impl,
+  for name in ('xla', impl):
+    model = build_model(_model_cfg(n_bins=60, norm=norm, conv_impl=name,
                                    skip_connections=True),
                         jax.random.key(0))
     graphdef, state = nnx.split(model)
     params = nnx.to_pure_dict(state)
-    loss = lambda p, g=graphdef: jnp.sum(jnp.tanh(nnx.merge(g, p)(x)))
-    out[impl], grads[impl] = jax.value_and_grad(loss)(params)
-  np.testing.assert_allclose(out['gemm'], out['xla'], rtol=1e-5)
-  for a, b in zip(jax.tree.leaves(grads['xla']), jax.tree.leaves(grads['gemm'])):
+    loss = lambda p, x, g=graphdef: jnp.sum(jnp.tanh(nnx.merge(g, p)(x)))
+    out[name], grads[name] = jax.jit(jax.value_and_grad(loss, (0, 1)))(
+        params, x)
+  np.testing.assert_allclose(out[impl], out['xla'], rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(grads['xla']), jax.tree.leaves(grads[impl])):
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * float(
         jnp.max(jnp.abs(a)) + 1e-6))
+
+
+@pytest.mark.parametrize('variant', [
+    dict(norm='none', film=True, switch_channel=False),
+    dict(norm='none', switch_channel=True, in_channels=2, out_channels=2),
+    dict(norm='post_block', channels=(8, 16, 32)),
+])
+def test_direct_level_matches_xla_for_the_other_variants(variant):
+  x = jnp.asarray(np.random.default_rng(1).random(
+      (3, variant.get('in_channels', 6), 60, 6)), jnp.float32)
+  res = {}
+  for impl in ('xla', 'direct'):
+    model = build_model(_model_cfg(n_bins=60, conv_impl=impl, **variant),
+                        jax.random.key(5))
+    graphdef, state = nnx.split(model)
+    switch = 1.0 if model.conditioned else None
+
+    def loss(p, g=graphdef, s=switch):
+      return jnp.sum(jnp.tanh(nnx.merge(g, p)(x, s)))
+
+    res[impl] = jax.jit(jax.value_and_grad(loss))(nnx.to_pure_dict(state))
+  for a, b in zip(jax.tree.leaves(res['xla']), jax.tree.leaves(res['direct'])):
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * float(
+        jnp.max(jnp.abs(a)) + 1e-6))
+
+
+def test_parameters_do_not_depend_on_conv_impl():
+  """Same tree, shapes and initial values: checkpoints move between CPU
+  ('direct') and accelerator ('xla') runs."""
+  trees = [nnx.to_pure_dict(nnx.state(build_model(
+      _model_cfg(conv_impl=impl), jax.random.key(7))))
+           for impl in ('xla', 'gemm', 'direct')]
+  for other in trees[1:]:
+    assert jax.tree.structure(other) == jax.tree.structure(trees[0])
+    for a, b in zip(jax.tree.leaves(trees[0]), jax.tree.leaves(other)):
+      np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('kernel,dilation,stride,same,bins', [
+    ((3, 3), 1, 1, True, 21), ((3, 3), 2, 1, True, 21),
+    ((3, 3), 3, 1, True, 8), ((1, 1), 1, 1, True, 21),
+    ((1, 4), 1, 2, False, 21), ((1, 4), 1, 2, False, 20)])
+def test_direct_conv_matches_lax(kernel, dilation, stride, same, bins):
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.standard_normal((2, 3, bins, 9)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal(kernel + (3, 5)), jnp.float32)
+  ours = lambda x, w: layers.direct_conv(x, w, dilation, stride, same)
+  ref = lambda x, w: layers._lax_ckt(x, w, dilation, stride, same)
+  np.testing.assert_allclose(jax.jit(ours)(x, w), ref(x, w), rtol=1e-5,
+                             atol=1e-5)
+  ct = jnp.asarray(rng.standard_normal(ref(x, w).shape), jnp.float32)
+  got = jax.jit(lambda x, w: jax.vjp(ours, x, w)[1](ct))(x, w)
+  for a, b in zip(got, jax.vjp(ref, x, w)[1](ct)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('bins', [9, 10, 1])
+def test_direct_conv_transpose_matches_the_channels_last_one(bins):
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.standard_normal((2, 3, bins, 7)), jnp.float32)
+  w = jnp.asarray(rng.standard_normal((1, 4, 3, 5)), jnp.float32)
+  flip = lambda a: jnp.transpose(a, (0, 3, 2, 1))  # noqa: E731
+  ours = lambda x, w: layers.direct_conv_transpose(x, w, 2)  # noqa: E731
+  ref = lambda x, w: flip(layers.frequency_conv_transpose(flip(x), w, 2))  # noqa: E731
+  np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+  ct = jnp.asarray(rng.standard_normal(ref(x, w).shape), jnp.float32)
+  for a, b in zip(jax.vjp(ours, x, w)[1](ct), jax.vjp(ref, x, w)[1](ct)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_conv_impl_auto_is_direct_on_cpu():
+  assert layers.resolve_conv_impl('auto') == 'direct'  # tests run on CPU
+  model = build_model(_model_cfg(), jax.random.key(0))
+  assert model.encoder.channels_first and model.decoder.channels_first
+  assert isinstance(model.encoder.conv_in, layers.ChannelsFirstConv)
 
 
 def test_frequency_conv_transpose_matches_flax():

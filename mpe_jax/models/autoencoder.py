@@ -19,7 +19,10 @@ One class covers the three published configurations through ``config.model``:
 ``dwm`` child (``config.model.dwm``); the backbone is unchanged.
 
 Public layout is ``[batch, channel, bin, frame]``; internally the network runs
-channels-last ``[batch, frame, bin, channel]``.
+channels-last ``[batch, frame, bin, channel]``, except that with
+``conv_impl='direct'`` (the CPU default) the full-resolution level -- input
+conv, first encoder block, last decoder block, output conv -- stays in the
+public layout (``layers.direct_conv``).
 """
 
 from __future__ import annotations
@@ -47,8 +50,13 @@ def _dtype(name: str):
   return {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[name]
 
 
+def _to_other_layout(x: jax.Array) -> jax.Array:
+  """[B, C, K, T] <-> [B, T, K, C]."""
+  return jnp.transpose(x, (0, 3, 2, 1))
+
+
 class Encoder(nnx.Module):
-  """[B, T, K, C_in] -> latent [B, T, 1, latent]."""
+  """[B, C_in, K, T] -> latent [B, T, 1, latent]."""
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dtype = _dtype(cfg.compute_dtype)
@@ -57,16 +65,20 @@ class Encoder(nnx.Module):
     self.norm = cfg.norm
     self.remat = layers.resolve_remat(cfg.get('remat', 'none'))
     impl = cfg.get('conv_impl', 'auto')
+    # Whether the full-resolution level (conv_in, block 0) is [B, C, K, T].
+    cf = self.channels_first = layers.resolve_conv_impl(impl) == 'direct'
     self.conv_in = layers.conv(cfg.in_channels, ch[0], (3, 3), rngs=rngs,
-                               dtype=dtype, impl=impl)
-    self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0])
+                               dtype=dtype, impl=impl, channels_first=cf)
+    self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0], channels_first=cf)
                     if cfg.norm == 'pre_activation' else None)
     self.blocks = nnx.List([
         layers.EncoderBlock(ch[i], ch[i + 1], sizes[i + 1], cfg.norm,
-                            rngs=rngs, dtype=dtype, impl=impl)
+                            rngs=rngs, dtype=dtype, impl=impl,
+                            channels_first=cf and i == 0)
         for i in range(len(ch) - 1)])
     self.block_norms = nnx.List([
-        layers.FrameLayerNorm(sizes[i + 1], ch[i + 1])
+        layers.FrameLayerNorm(sizes[i + 1], ch[i + 1],
+                              channels_first=cf and i == 0)
         for i in range(len(ch) - 1)]) if cfg.norm == 'post_block' else None
     self.latent = layers.conv(ch[-1], cfg.latent_size, (1, sizes[-1]),
                               padding='VALID', rngs=rngs, dtype=dtype,
@@ -78,7 +90,11 @@ class Encoder(nnx.Module):
     return self.features(x)[0]
 
   def features(self, x: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
-    """Latent and the embedding after the input conv and after each block."""
+    """Latent and the embedding after the input conv and after each block
+    (each in its level's layout: ``[B, C, K, T]`` for the full-resolution one
+    when ``channels_first``, else ``[B, T, K, C]``)."""
+    if not self.channels_first:
+      x = _to_other_layout(x)
     x = self.conv_in(x)
     if self.norm_in is not None:
       x = self.norm_in(x)
@@ -87,7 +103,11 @@ class Encoder(nnx.Module):
     for i, block in enumerate(self.blocks):
       norm = self.block_norms[i] if self.block_norms is not None else None
       x = layers.call_block((block, norm), x, self.remat)
+      if i == 0 and self.channels_first:
+        x = _to_other_layout(x)
       embeddings.append(x)
+    if self.channels_first and not self.blocks:
+      x = _to_other_layout(x)
     z = self.latent(x)
     if self.latent_norm is not None:
       z = self.latent_norm(z)
@@ -95,12 +115,15 @@ class Encoder(nnx.Module):
 
 
 class Decoder(nnx.Module):
-  """latent [B, T, 1, latent(+1)] -> [B, T, K, C_out] (no output activation)."""
+  """latent [B, T, 1, latent(+1)] -> [B, C_out, K, T] (no output activation)."""
 
   def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     dtype = _dtype(cfg.compute_dtype)
     impl = cfg.get('conv_impl', 'auto')
     self.remat = layers.resolve_remat(cfg.get('remat', 'none'))
+    # Whether the full-resolution level (last block, conv_out) is [B, C, K, T].
+    cf = self.channels_first = layers.resolve_conv_impl(impl) == 'direct'
+    last = len(cfg.channels) - 2  # index of the block that ends at full size
     ch = list(cfg.channels)[::-1]
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)[::-1]
     latent_in = cfg.latent_size + (1 if cfg.switch_channel else 0)
@@ -122,19 +145,22 @@ class Decoder(nnx.Module):
       pad = sizes[i + 1] - (2 * sizes[i] + 2)  # 0 or 1 (odd bin counts)
       blocks.append(layers.DecoderBlock(ch[i], ch[i + 1], sizes[i + 1], pad,
                                         cfg.norm, rngs=rngs, dtype=dtype,
-                                        impl=impl))
+                                        impl=impl,
+                                        channels_first=cf and i == last))
       if cfg.norm == 'post_block':
-        norms.append(layers.FrameLayerNorm(sizes[i + 1], ch[i + 1]))
+        norms.append(layers.FrameLayerNorm(sizes[i + 1], ch[i + 1],
+                                           channels_first=cf and i == last))
     self.blocks = nnx.List(blocks)
     self.block_norms = nnx.List(norms) if norms else None
     self.conv_out = layers.conv(ch[-1], cfg.out_channels, (3, 3), rngs=rngs,
-                                dtype=dtype, impl=impl)
+                                dtype=dtype, impl=impl, channels_first=cf)
 
   def __call__(self, z: jax.Array,
                skips: list[jax.Array] | None = None) -> jax.Array:
     """``skips``: the encoder embeddings (``Encoder.features``), used when the
     decoder has skip connections: level ``i`` from the end is added, times its
     weight, after the input conv and after each block."""
+    last = len(self.blocks) - 1
     x = self.conv_in(z)
     if self.norm_in is not None and self.pre_activation:
       x = self.norm_in(x)
@@ -143,10 +169,15 @@ class Decoder(nnx.Module):
       x = self.norm_in(x)
     x = self._skip(x, skips, -1)
     for i, block in enumerate(self.blocks):
+      if i == last and self.channels_first:
+        x = _to_other_layout(x)
       norm = self.block_norms[i] if self.block_norms is not None else None
       x = layers.call_block((block, norm), x, self.remat)
       x = self._skip(x, skips, -2 - i)
-    return self.conv_out(x)
+    if self.channels_first and not self.blocks:
+      x = _to_other_layout(x)
+    y = self.conv_out(x)
+    return y if self.channels_first else _to_other_layout(y)
 
   def _skip(self, x: jax.Array, skips: list[jax.Array] | None,
             level: int) -> jax.Array:
@@ -199,9 +230,10 @@ class Autoencoder(nnx.Module):
   def encode(self, x: jax.Array) -> tuple[jax.Array, list[jax.Array] | None]:
     """``[B, C_in, K, T]`` -> (latent ``[B, T, 1, D]``, encoder embeddings).
 
-    The embeddings (channels-last) are returned only with skip connections.
+    The embeddings (``Encoder.features``) are returned only with skip
+    connections.
     """
-    h = jnp.transpose(x, (0, 3, 2, 1)).astype(self.compute_dtype)  # [B,T,K,C]
+    h = x.astype(self.compute_dtype)
     if not self.skip_connections:
       return self.encoder(h), None
     return self.encoder.features(h)
@@ -221,8 +253,7 @@ class Autoencoder(nnx.Module):
         s = jnp.broadcast_to(s.astype(z.dtype)[:, None, None, None],
                              z.shape[:-1] + (1,))
         z = jnp.concatenate([z, s], axis=-1)
-    y = self.decoder(z, skips).astype(jnp.float32)  # [B, T, K, C_out]
-    y = jnp.transpose(y, (0, 3, 2, 1))  # [B, C_out, K, T]
+    y = self.decoder(z, skips).astype(jnp.float32)  # [B, C_out, K, T]
     return y[:, 0] if self.out_channels == 1 else y
 
   def __call__(self, x: jax.Array, switch: jax.Array | float | None = None

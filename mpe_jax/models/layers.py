@@ -10,6 +10,7 @@ kernels and biases), the setting the published systems were trained with.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -37,14 +38,20 @@ def _torch_uniform(fan_in: int) -> nnx.Initializer:
 # ------------------------------------------------------ convolution paths ---
 # XLA:CPU turns the weight gradients of the frequency-strided (1, 4) kernels
 # (down- and up-sampling) into convolutions whose window is the whole feature
-# map, its slowest operations in this network (bench/profile_step.py).
+# map, its slowest operations in this network (bench/profile_step.py), and
+# runs the 3x3 kernels on the 4-channel full-resolution maps at 4-7 GFLOP/s.
 # CONV_IMPLS names the ways to run them: 'xla' is lax.conv_general_dilated /
 # conv_transpose throughout; 'gemm' evaluates 1x1 kernels, (1, k) 'VALID'
 # frequency-strided kernels and their transposes as matrix products over
 # strided slices (whose gradients are matrix products too), and leaves the
-# 3x3 kernels to XLA. Both compute the same function and gradients; 'auto'
-# picks 'gemm' on CPU and 'xla' elsewhere.
-CONV_IMPLS = ('auto', 'xla', 'gemm')
+# 3x3 kernels to XLA; 'direct' is 'gemm' plus the full-resolution level (the
+# input convolution, the first encoder block, the last decoder block, the
+# output convolution) run in the public layout [batch, channel, bin, frame]
+# with every convolution written out as a sum of weight x shifted slice, which
+# XLA fuses into one vectorised loop over the contiguous frame axis (about 10x
+# faster than its convolution there; bench/RESULTS.md). All compute the same
+# function and gradients; 'auto' picks 'direct' on CPU and 'xla' elsewhere.
+CONV_IMPLS = ('auto', 'xla', 'gemm', 'direct')
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -106,6 +113,158 @@ def gemm_conv_general_dilated(lhs, rhs, window_strides, padding,
       lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
       rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
       feature_group_count=feature_group_count, precision=precision, **kwargs)
+
+
+# ------------------------------------- channels-first direct convolutions ---
+# Layout [batch, channel, bin, frame]; kernels keep the channels-last model's
+# HWIO layout [frame tap, bin tap, C_in, C_out] so that parameters (and
+# checkpoints) do not depend on conv_impl. Forward passes and input gradients
+# are unrolled sums of weight x shifted slice (one fused loop); weight
+# gradients are XLA's own convolution gradients in this layout, which are fast.
+_CKT = ('NCHW', 'HWIO', 'NCHW')  # H = bin, W = frame
+
+
+def _direct_sum(x: jax.Array, w: jax.Array, dilation: int, stride: int,
+                same: bool) -> jax.Array:
+  """sum_{c, a, b} w[a, b, c, o] * x[:, c, stride * k + b * dilation, t + a *
+  dilation] for every output channel ``o``; zero padding of ``(kernel - 1) //
+  2 * dilation`` on both axes when ``same``."""
+  _, c_in, bins, frames = x.shape
+  kt, kk, _, c_out = w.shape
+  if same:
+    pk, pt = (kk - 1) // 2 * dilation, (kt - 1) // 2 * dilation
+    x = jnp.pad(x, ((0, 0), (0, 0), (pk, pk), (pt, pt)))
+    out_frames = frames
+  else:
+    out_frames = frames - (kt - 1) * dilation
+  out_bins = (x.shape[2] - (kk - 1) * dilation - 1) // stride + 1
+  span = stride * (out_bins - 1) + 1
+  slices = {(a, b, c): x[:, c, b * dilation:b * dilation + span:stride,
+                         a * dilation:a * dilation + out_frames]
+            for a in range(kt) for b in range(kk) for c in range(c_in)}
+  outs = []
+  for o in range(c_out):
+    acc = None
+    for (a, b, c), xs in slices.items():
+      term = w[a, b, c, o] * xs
+      acc = term if acc is None else acc + term
+    outs.append(acc)
+  return jnp.stack(outs, axis=1)
+
+
+def _direct_transpose(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+  """``frequency_conv_transpose`` in ``[B, C, K, T]``: tap ``d`` carries bin
+  ``i`` to bin ``stride * i + k - 1 - d``. Output bins ``stride * (K - 1) +
+  k``; needs ``k % stride == 0``. Each output residue mod ``stride`` is a
+  direct sum over its taps; the residues are interleaved by a reshape."""
+  batch, c_in, bins, frames = x.shape
+  _, k, _, c_out = w.shape
+  per = k // stride  # taps per residue
+  n = bins - 1 + per  # output bins per residue
+  xp = jnp.pad(x, ((0, 0), (0, 0), (per - 1, per - 1), (0, 0)))
+  residues = []
+  for r in range(stride):
+    taps = [d for d in range(k) if (k - 1 - d) % stride == r]
+    outs = []
+    for o in range(c_out):
+      acc = None
+      for d in taps:
+        q = (k - 1 - d) // stride  # out[s * j + r] <- x[j - q]
+        for c in range(c_in):
+          term = w[0, d, c, o] * xp[:, c, per - 1 - q:per - 1 - q + n]
+          acc = term if acc is None else acc + term
+      outs.append(acc)
+    residues.append(jnp.stack(outs, axis=1))  # [B, O, n, T]
+  y = jnp.stack(residues, axis=3)  # [B, O, n, stride, T]
+  return y.reshape(batch, c_out, n * stride, frames)
+
+
+def _lax_ckt(x: jax.Array, w: jax.Array, dilation: int, stride: int,
+             same: bool) -> jax.Array:
+  """``_direct_sum`` by ``lax.conv_general_dilated`` (for weight gradients)."""
+  return jax.lax.conv_general_dilated(
+      x, jnp.transpose(w, (1, 0, 2, 3)), (stride, 1),
+      'SAME' if same else 'VALID', rhs_dilation=(dilation, dilation),
+      dimension_numbers=_CKT)
+
+
+def _flip_transpose(w: jax.Array) -> jax.Array:
+  """Kernel of the adjoint: taps reversed, C_in and C_out swapped."""
+  return jnp.transpose(w[::-1, ::-1], (0, 1, 3, 2))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def direct_conv(x: jax.Array, w: jax.Array, dilation: int = 1,
+                stride: int = 1, same: bool = True) -> jax.Array:
+  """Convolution of ``x [B, C_in, K, T]`` with ``w [kt, kk, C_in, C_out]``
+  (frame, bin taps) -> ``[B, C_out, K', T']``, as unrolled sums.
+
+  Two cases: odd kernels with 'SAME' padding, stride 1 and ``dilation`` on
+  both axes (the 3x3 and 1x1 convolutions), or 'VALID' (``same=False``)
+  kernels with frequency stride ``stride`` and no dilation (the (1, 4)
+  down-sampling). Same function as ``lax.conv_general_dilated``.
+  """
+  return _direct_sum(x, w, dilation, stride, same)
+
+
+def _direct_conv_fwd(x, w, dilation, stride, same):
+  return _direct_sum(x, w, dilation, stride, same), (x, w)
+
+
+def _direct_conv_bwd(dilation, stride, same, saved, g):
+  x, w = saved
+  if same:
+    dx = _direct_sum(g, _flip_transpose(w), dilation, 1, True)
+  else:  # frequency-strided 'VALID' (1, k): the adjoint is the transpose
+    dx = _direct_transpose(g, _flip_transpose(w), stride)
+    dx = jnp.pad(dx, ((0, 0), (0, 0), (0, x.shape[2] - dx.shape[2]), (0, 0)))
+  dw = jax.vjp(lambda v: _lax_ckt(x, v, dilation, stride, same), w)[1](g)[0]
+  return dx.astype(x.dtype), dw.astype(w.dtype)
+
+
+direct_conv.defvjp(_direct_conv_fwd, _direct_conv_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def direct_conv_transpose(x: jax.Array, w: jax.Array, stride: int
+                          ) -> jax.Array:
+  """``frequency_conv_transpose`` for ``x [B, C_in, K, T]``, kernel
+  ``w [1, k, C_in, C_out]`` (``k % stride == 0``) -> ``[B, C_out,
+  stride * (K - 1) + k, T]``."""
+  return _direct_transpose(x, w, stride)
+
+
+def _direct_conv_transpose_fwd(x, w, stride):
+  return _direct_transpose(x, w, stride), (x, w)
+
+
+def _direct_conv_transpose_bwd(stride, saved, g):
+  x, w = saved
+  # <T_w x, g> = <x, S_v g>: S_v the strided convolution with v = the
+  # adjoint kernel; so dx = S_v g, and dw is dv mapped back the same way.
+  adjoint = _flip_transpose(w)  # [1, k, C_out, C_in]
+  dx = _direct_sum(g, adjoint, 1, stride, False)
+  dv = jax.vjp(lambda v: _lax_ckt(g, v, 1, stride, False), adjoint)[1](x)[0]
+  return dx.astype(x.dtype), _flip_transpose(dv).astype(w.dtype)
+
+
+direct_conv_transpose.defvjp(_direct_conv_transpose_fwd,
+                             _direct_conv_transpose_bwd)
+
+
+class ChannelsFirstConv(nnx.Conv):
+  """``nnx.Conv`` (same parameters and initialisation) applied to
+  ``[B, C, K, T]`` by ``direct_conv``: 'SAME' odd kernels with stride 1, or
+  'VALID' kernels with frequency stride and no time extent beyond 1."""
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    x, kernel, bias = nnx_dtypes.promote_dtype(
+        (x, self.kernel[...], self.bias[...]), dtype=self.dtype)
+    strides = tuple(self.strides or (1, 1))
+    dilation = self.kernel_dilation
+    d = int(dilation if isinstance(dilation, int) else (dilation or (1,))[0])
+    y = direct_conv(x, kernel, d, int(strides[1]), self.padding == 'SAME')
+    return y + bias[:, None, None]
 
 
 # ------------------------------------------------------ rematerialisation ---
@@ -186,22 +345,25 @@ def call_block(modules: Sequence[nnx.Module | None], x: jax.Array,
 
 
 def resolve_conv_impl(impl: str) -> str:
-  """'auto' -> 'gemm' on CPU, 'xla' on accelerators."""
-  return _resolve_auto('conv_impl', impl, CONV_IMPLS, 'gemm', 'xla')
+  """'auto' -> 'direct' on CPU, 'xla' on accelerators."""
+  return _resolve_auto('conv_impl', impl, CONV_IMPLS, 'direct', 'xla')
 
 
 def conv(in_ch: int, out_ch: int, kernel: Sequence[int], *, rngs: nnx.Rngs,
          strides: Sequence[int] = (1, 1), dilation: Sequence[int] = (1, 1),
          padding: str | Sequence[tuple[int, int]] = 'SAME',
-         dtype=None, impl: str = 'auto') -> nnx.Conv:
+         dtype=None, impl: str = 'auto',
+         channels_first: bool = False) -> nnx.Conv:
   """A 2-D convolution over ``[frame, bin]`` with PyTorch-style init.
 
-  ``impl`` is one of ``CONV_IMPLS`` (how it is evaluated, not what).
+  ``impl`` is one of ``CONV_IMPLS`` (how it is evaluated, not what). With
+  ``channels_first`` it takes and returns ``[B, C, K, T]`` (a
+  ``ChannelsFirstConv``, same parameters) instead of ``[B, T, K, C]``.
   """
   fan_in = in_ch * int(kernel[0]) * int(kernel[1])
-  routine = (gemm_conv_general_dilated if resolve_conv_impl(impl) == 'gemm'
-             else jax.lax.conv_general_dilated)
-  return nnx.Conv(
+  routine = (jax.lax.conv_general_dilated if resolve_conv_impl(impl) == 'xla'
+             else gemm_conv_general_dilated)
+  return (ChannelsFirstConv if channels_first else nnx.Conv)(
       in_ch, out_ch, tuple(kernel), strides=tuple(strides), padding=padding,
       kernel_dilation=tuple(dilation), kernel_init=_torch_uniform(fan_in),
       bias_init=_torch_uniform(fan_in), dtype=dtype, rngs=rngs,
@@ -222,12 +384,13 @@ class ConvTransposeFreq(nnx.Module):
 
   Matches ``torch.nn.ConvTranspose2d(kernel=(k, 1), stride=(s, 1),
   output_padding=(p, 0))``: output bins = (bins - 1) * s + k + p, where the
-  ``p`` trailing bins receive the bias only.
+  ``p`` trailing bins receive the bias only. ``[B, T, K, C]``, or
+  ``[B, C, K, T]`` with ``channels_first``.
   """
 
   def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int,
                output_padding: int, *, rngs: nnx.Rngs, dtype=None,
-               impl: str = 'auto'):
+               impl: str = 'auto', channels_first: bool = False):
     # PyTorch computes fan_in of a transposed conv from weight.size(1) * k,
     # i.e. from the *output* channels.
     fan_in = out_ch * kernel
@@ -238,9 +401,17 @@ class ConvTransposeFreq(nnx.Module):
     self.bias = nnx.Param(_torch_uniform(fan_in)(rngs.params(), (out_ch,)))
     self.output_padding = output_padding
     self.stride = stride
-    self.gemm = resolve_conv_impl(impl) == 'gemm'
+    self.gemm = resolve_conv_impl(impl) != 'xla'
+    self.channels_first = channels_first
 
   def __call__(self, x: jax.Array) -> jax.Array:
+    if self.channels_first:
+      x, kernel, bias = nnx_dtypes.promote_dtype(
+          (x, self.conv.kernel[...], self.bias[...]), dtype=self.conv.dtype)
+      y = direct_conv_transpose(x, kernel, self.stride)
+      if self.output_padding:
+        y = jnp.pad(y, ((0, 0), (0, 0), (0, self.output_padding), (0, 0)))
+      return y + bias[:, None, None]
     if self.gemm:
       x, kernel = nnx_dtypes.promote_dtype((x, self.conv.kernel[...]),
                                            dtype=self.conv.dtype)
@@ -256,21 +427,37 @@ class FrameLayerNorm(nnx.Module):
   """LayerNorm of each frame over ``[bin, channel]`` jointly.
 
   The affine parameters have shape ``[bins, channels]`` (elementwise), as in
-  the reference's permuted ``LayerNorm([C, K])``; eps = 1e-5.
+  the reference's permuted ``LayerNorm([C, K])``; eps = 1e-5. Input
+  ``[B, T, K, C]``, or ``[B, C, K, T]`` with ``channels_first``.
   """
 
-  def __init__(self, bins: int, channels: int, *, eps: float = 1e-5):
+  def __init__(self, bins: int, channels: int, *, eps: float = 1e-5,
+               channels_first: bool = False):
     self.scale = nnx.Param(jnp.ones((bins, channels), jnp.float32))
     self.bias = nnx.Param(jnp.zeros((bins, channels), jnp.float32))
     self.eps = eps
+    self.channels_first = channels_first
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    # x: [B, T, K, C]; statistics in float32 even under bf16 compute.
+    # Statistics in float32 even under bf16 compute.
     xf = x.astype(jnp.float32)
-    mean = jnp.mean(xf, axis=(-2, -1), keepdims=True)
-    var = jnp.mean(jnp.square(xf - mean), axis=(-2, -1), keepdims=True)
-    y = (xf - mean) * jax.lax.rsqrt(var + self.eps)
-    y = y * self.scale[...] + self.bias[...]
+    scale, bias = self.scale[...], self.bias[...]
+    if self.channels_first:  # [B, C, K, T]; [K, C] -> [C, K, 1]
+      # Statistics as contractions with a constant vector: XLA:CPU's fused
+      # reductions over axes (1, 2) gave wrong input gradients for all but the
+      # first item inside a compiled autoencoder (tests/test_models.py).
+      n = xf.shape[1] * xf.shape[2]
+      ones = jnp.full((xf.shape[1], xf.shape[2]), 1.0 / n, jnp.float32)
+      mean = jnp.einsum('bckt,ck->bt', xf, ones)[:, None, None]
+      centred = xf - mean
+      var = jnp.einsum('bckt,ck->bt', jnp.square(centred), ones)[:, None, None]
+      scale, bias = scale.T[:, :, None], bias.T[:, :, None]
+    else:
+      mean = jnp.mean(xf, axis=(-2, -1), keepdims=True)
+      centred = xf - mean
+      var = jnp.mean(jnp.square(centred), axis=(-2, -1), keepdims=True)
+    y = centred * jax.lax.rsqrt(var + self.eps)
+    y = y * scale + bias
     return y.astype(x.dtype)
 
 
@@ -278,11 +465,12 @@ class ResidualBlock(nnx.Module):
   """Conv 3x3 (dilation d on both axes) -> ELU -> Conv 1x1 -> ELU, + input."""
 
   def __init__(self, channels: int, dilation: int, *, rngs: nnx.Rngs,
-               dtype=None, impl: str = 'auto'):
+               dtype=None, impl: str = 'auto', channels_first: bool = False):
     self.conv1 = conv(channels, channels, (3, 3), dilation=(dilation, dilation),
-                      rngs=rngs, dtype=dtype, impl=impl)
+                      rngs=rngs, dtype=dtype, impl=impl,
+                      channels_first=channels_first)
     self.conv2 = conv(channels, channels, (1, 1), rngs=rngs, dtype=dtype,
-                      impl=impl)
+                      impl=impl, channels_first=channels_first)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     y = _elu(self.conv1(x))
@@ -296,16 +484,22 @@ class EncoderBlock(nnx.Module):
   ``norm`` is ``'pre_activation'`` to put a LayerNorm between the strided conv
   and its ELU (ISMIR 2025 placement); any other value leaves it out (the
   SS-MPE placement normalises after the whole block, outside this module).
+  ``channels_first``: the block takes and returns ``[B, C, K, T]``.
   """
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int, norm: str, *,
-               rngs: nnx.Rngs, dtype=None, impl: str = 'auto'):
+               rngs: nnx.Rngs, dtype=None, impl: str = 'auto',
+               channels_first: bool = False):
     self.res = nnx.List([ResidualBlock(in_ch, d, rngs=rngs, dtype=dtype,
-                                       impl=impl) for d in (1, 2, 3)])
+                                       impl=impl,
+                                       channels_first=channels_first)
+                         for d in (1, 2, 3)])
     self.down = conv(in_ch, out_ch, (1, 4), strides=(1, 2), padding='VALID',
-                     rngs=rngs, dtype=dtype, impl=impl)
-    self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
-                 else None)
+                     rngs=rngs, dtype=dtype, impl=impl,
+                     channels_first=channels_first)
+    self.norm = (FrameLayerNorm(out_bins, out_ch,
+                                channels_first=channels_first)
+                 if norm == 'pre_activation' else None)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     for block in self.res:
@@ -317,17 +511,24 @@ class EncoderBlock(nnx.Module):
 
 
 class DecoderBlock(nnx.Module):
-  """A (4, 1) stride-2 transposed conv, ELU, then residual blocks d = 1, 2, 3."""
+  """A (4, 1) stride-2 transposed conv, ELU, then residual blocks d = 1, 2, 3.
+
+  ``channels_first``: the block takes and returns ``[B, C, K, T]``.
+  """
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int,
                output_padding: int, norm: str, *, rngs: nnx.Rngs, dtype=None,
-               impl: str = 'auto'):
+               impl: str = 'auto', channels_first: bool = False):
     self.up = ConvTransposeFreq(in_ch, out_ch, 4, 2, output_padding,
-                                rngs=rngs, dtype=dtype, impl=impl)
-    self.norm = (FrameLayerNorm(out_bins, out_ch) if norm == 'pre_activation'
-                 else None)
+                                rngs=rngs, dtype=dtype, impl=impl,
+                                channels_first=channels_first)
+    self.norm = (FrameLayerNorm(out_bins, out_ch,
+                                channels_first=channels_first)
+                 if norm == 'pre_activation' else None)
     self.res = nnx.List([ResidualBlock(out_ch, d, rngs=rngs, dtype=dtype,
-                                       impl=impl) for d in (1, 2, 3)])
+                                       impl=impl,
+                                       channels_first=channels_first)
+                         for d in (1, 2, 3)])
 
   def __call__(self, x: jax.Array) -> jax.Array:
     x = self.up(x)
