@@ -4,13 +4,24 @@ Ours: the jitted HCQT -> SS-MPE autoencoder -> sigmoid on a ``--seconds``
 track in one pass (the evaluation path), warm, best and median of N; the
 host-side peak picking is timed separately.
 
-Anchors (constants: neither can run in this environment): Basic-Pitch 0.4.0
-with its shipped model on this 2-core CPU spends 0.018-0.025 s of compute per
-second of audio (its TF 2.15 backend; the fastest figure is the anchor), and
-the released PyTorch SS-MPE code 0.083 s per second of audio (2.49 s for
-30 s: HCQT 1.15 s, model 1.18 s).
+Basic-Pitch runs in the same process tree on the same audio (a WAV file at
+its own 22,050 Hz, so it does not resample): ``basic-pitch==0.4.0`` pins
+tensorflow 2.15 and numpy 1.26, which would downgrade what jax needs, so this
+script makes it its own virtual environment (``--basic_pitch_venv``, default
+``~/.cache/mpe_jax/basic-pitch-0.4.0``; about 1.5 GB, installed from PyPI on
+first use) and times its ``run_inference`` there with
+``bench/basic_pitch_child.py``: file read, windowing and its shipped model
+(TensorFlow SavedModel backend). That is compared with our file read +
+predict. Where the environment cannot be made (no network),
+``--basic_pitch=figure`` -- or the failure -- falls back to the figure
+measured on this 2-core CPU in an earlier run: 0.018 s per second of audio.
+
+The released PyTorch SS-MPE code cannot run here; its figure (0.083 s per
+second of audio: 2.49 s for 30 s, HCQT 1.15 s, model 1.18 s, measured on this
+CPU) is the constant anchor of the second line.
 
   python bench/inference.py [--seconds=30] [--repeats=5]
+      [--basic_pitch={venv,figure}]
 
 Ends with ``RESULT inference_basic_pitch ours=<audio s/s> anchor=<audio s/s>
 ratio=<ours/anchor> unit=audio_s_per_s`` and the same line against the
@@ -20,8 +31,11 @@ reference (ratio > 1 means mpe_jax is faster).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -31,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+import soundfile  # pylint: disable=g-import-not-at-top
 import timing  # pylint: disable=g-import-not-at-top (bench/timing.py)
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
@@ -39,14 +54,58 @@ from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
-BASIC_PITCH_S_PER_S = 0.018  # fastest measured figure (0.018-0.025)
+BASIC_PITCH_S_PER_S = 0.018  # fallback: fastest earlier figure (0.018-0.025)
 REFERENCE_S_PER_S = 0.083
+BASIC_PITCH_REQUIREMENT = 'basic-pitch==0.4.0'
+CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     'basic_pitch_child.py')
+
+
+def basic_pitch_python(venv: str) -> str:
+  """The interpreter of a venv with Basic-Pitch, made on first use.
+
+  Raises:
+    RuntimeError: the environment could not be made (one line: why).
+  """
+  python = os.path.join(venv, 'bin', 'python')
+  check = [python, '-c', 'import basic_pitch']
+  if os.path.exists(python) and subprocess.run(
+      check, capture_output=True, check=False).returncode == 0:
+    return python
+  print(f'making Basic-Pitch\'s environment in {venv} '
+        f'(pip install {BASIC_PITCH_REQUIREMENT}; first use only)', flush=True)
+  for cmd in ([sys.executable, '-m', 'venv', venv],
+              [python, '-m', 'pip', 'install', '-q', BASIC_PITCH_REQUIREMENT]):
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+      last = (done.stderr.strip().splitlines() or ['no output'])[-1]
+      raise RuntimeError(f'{" ".join(cmd[-3:])} failed: {last}')
+  return python
+
+
+def run_basic_pitch(wav: str, venv: str, repeats: int) -> dict:
+  """Basic-Pitch's timings on ``wav`` (``bench/basic_pitch_child.py``)."""
+  python = basic_pitch_python(venv)
+  done = subprocess.run([python, CHILD, wav, f'--repeats={repeats}'],
+                        capture_output=True, text=True, check=False)
+  lines = done.stdout.strip().splitlines()
+  if done.returncode or not lines:
+    last = (done.stderr.strip().splitlines() or ['no output'])[-1]
+    raise RuntimeError(f'basic_pitch_child.py failed: {last}')
+  return json.loads(lines[-1])
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--seconds', type=float, default=30.0)
   parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--basic_pitch', choices=('venv', 'figure'),
+                      default='venv',
+                      help="'venv': time Basic-Pitch in its own environment "
+                      "in this run; 'figure': use the earlier figure")
+  parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
+      '~/.cache/mpe_jax/basic-pitch-0.4.0'))
+  parser.add_argument('--basic_pitch_repeats', type=int, default=3)
   args = parser.parse_args()
 
   config = ssmpe.get_config()
@@ -78,18 +137,49 @@ def main() -> None:
   p_best, _ = timing.best_and_median(lambda: multipitch.salience_to_multipitch(
       sal, freqs, config.eval.threshold), args.repeats)
 
+  with tempfile.TemporaryDirectory() as tmp:
+    wav = os.path.join(tmp, 'track.wav')
+    soundfile.write(wav, np.asarray(audio[0]), config.hcqt.sample_rate,
+                    subtype='FLOAT')
+
+    def read_and_predict():
+      samples, _ = soundfile.read(wav, dtype='float32')
+      return predict(params, jnp.asarray(samples)[None])
+
+    r_best, _ = measure(read_and_predict)
+    bp = None
+    if args.basic_pitch == 'venv':
+      try:
+        bp = run_basic_pitch(wav, args.basic_pitch_venv,
+                             args.basic_pitch_repeats)
+      except (RuntimeError, OSError, ValueError) as e:
+        print(f'Basic-Pitch did not run ({e}); using the earlier figure '
+              f'{BASIC_PITCH_S_PER_S} s per s of audio instead.')
+
   ours = args.seconds / best
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
         f'{args.seconds:g}-s track, SS-MPE model (float32)')
   print(f'ours: best {best:.3f} s, median {med:.3f} s '
         f'({best / args.seconds:.4f} s per s of audio, {ours:.1f} s of audio '
         f'per s); HCQT {f_best:.3f} s, model {m_best:.3f} s, peak picking '
-        f'(host) {p_best:.3f} s; first call (compile) {compile_s:.1f} s')
-  for name, s_per_s in (('basic_pitch', BASIC_PITCH_S_PER_S),
-                        ('reference', REFERENCE_S_PER_S)):
-    anchor = 1.0 / s_per_s
-    print(f'RESULT inference_{name} ours={ours:.2f} anchor={anchor:.2f} '
-          f'ratio={ours / anchor:.2f} unit=audio_s_per_s')
+        f'(host) {p_best:.3f} s; first call (compile) {compile_s:.1f} s; '
+        f'with the WAV file read: {r_best:.3f} s')
+  if bp is not None:
+    bp_anchor = bp['seconds'] / bp['run_inference_best']
+    ours_bp = args.seconds / r_best  # both sides read the same file
+    print(f'Basic-Pitch {bp["version"]} ({bp["backend"]}, same run): '
+          f'run_inference best {bp["run_inference_best"]:.3f} s, median '
+          f'{bp["run_inference_median"]:.3f} s (file read '
+          f'{bp["read_best"]:.3f} s; predict with notes '
+          f'{bp["predict_best"]:.3f} s); {bp_anchor:.1f} s of audio per s')
+  else:
+    bp_anchor, ours_bp = 1.0 / BASIC_PITCH_S_PER_S, ours
+    print(f'Basic-Pitch: earlier figure {BASIC_PITCH_S_PER_S} s per s of '
+          f'audio (not run here)')
+  for name, o, anchor in (('basic_pitch', ours_bp, bp_anchor),
+                          ('reference', ours, 1.0 / REFERENCE_S_PER_S)):
+    print(f'RESULT inference_{name} ours={o:.2f} anchor={anchor:.2f} '
+          f'ratio={o / anchor:.2f} unit=audio_s_per_s')
 
 
 if __name__ == '__main__':
