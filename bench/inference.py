@@ -54,7 +54,8 @@ from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
-BASIC_PITCH_S_PER_S = 0.018  # fallback: fastest earlier figure (0.018-0.025)
+# Fallback: the fastest earlier figure (0.018-0.025 s per second of audio).
+BASIC_PITCH_S_PER_S = 0.018
 REFERENCE_S_PER_S = 0.083
 BASIC_PITCH_REQUIREMENT = 'basic-pitch==0.4.0'
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -146,6 +146,14 @@ def test_direct_conv_matches_lax(kernel, dilation, stride, same, bins):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
 
+def test_direct_conv_refuses_kernels_it_cannot_differentiate():
+  x = jnp.zeros((1, 2, 9, 5))
+  with pytest.raises(ValueError, match='direct_conv handles'):
+    layers.direct_conv(x, jnp.zeros((3, 3, 2, 2)), 1, 1, False)
+  with pytest.raises(ValueError, match='direct_conv handles'):
+    layers.direct_conv(x, jnp.zeros((2, 2, 2, 2)), 1, 1, True)
+
+
 @pytest.mark.parametrize('bins', [9, 10, 1])
 def test_direct_conv_transpose_matches_the_channels_last_one(bins):
   rng = np.random.default_rng(3)
@@ -153,7 +161,8 @@ def test_direct_conv_transpose_matches_the_channels_last_one(bins):
   w = jnp.asarray(rng.standard_normal((1, 4, 3, 5)), jnp.float32)
   flip = lambda a: jnp.transpose(a, (0, 3, 2, 1))  # noqa: E731
   ours = lambda x, w: layers.direct_conv_transpose(x, w, 2)  # noqa: E731
-  ref = lambda x, w: flip(layers.frequency_conv_transpose(flip(x), w, 2))  # noqa: E731
+  def ref(x, w):
+    return flip(layers.frequency_conv_transpose(flip(x), w, 2))
   np.testing.assert_allclose(ours(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
   ct = jnp.asarray(rng.standard_normal(ref(x, w).shape), jnp.float32)
   for a, b in zip(jax.vjp(ours, x, w)[1](ct), jax.vjp(ref, x, w)[1](ct)):

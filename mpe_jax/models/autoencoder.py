@@ -127,7 +127,8 @@ class Decoder(nnx.Module):
     ch = list(cfg.channels)[::-1]
     sizes = frequency_sizes(cfg.n_bins, len(ch) - 1)[::-1]
     latent_in = cfg.latent_size + (1 if cfg.switch_channel else 0)
-    # FiLM on the latent: gamma, beta = Linear(one-hot [transcribe, reconstruct]).
+    # FiLM on the latent:
+    # gamma, beta = Linear(one-hot [transcribe, reconstruct]).
     self.film_gamma = (layers.linear(2, cfg.latent_size, rngs=rngs)
                        if cfg.film else None)
     self.film_beta = (layers.linear(2, cfg.latent_size, rngs=rngs)

@@ -203,11 +203,30 @@ def direct_conv(x: jax.Array, w: jax.Array, dilation: int = 1,
   both axes (the 3x3 and 1x1 convolutions), or 'VALID' (``same=False``)
   kernels with frequency stride ``stride`` and no dilation (the (1, 4)
   down-sampling). Same function as ``lax.conv_general_dilated``.
+
+  Raises:
+    ValueError: another kind of kernel (its gradient would be wrong).
   """
+  _check_direct(w.shape, dilation, stride, same)
   return _direct_sum(x, w, dilation, stride, same)
 
 
+def _check_direct(shape: tuple[int, ...], dilation: int, stride: int,
+                  same: bool) -> None:
+  kt, kk = shape[:2]
+  if same:
+    ok = kt % 2 == 1 and kk % 2 == 1 and stride == 1
+  else:
+    ok = kt == 1 and dilation == 1 and kk % stride == 0
+  if not ok:
+    raise ValueError(
+        f'direct_conv handles odd "SAME" kernels with stride 1, or (1, k) '
+        f'"VALID" kernels with k % stride == 0; got kernel {(kt, kk)}, '
+        f'dilation {dilation}, stride {stride}, same={same}.')
+
+
 def _direct_conv_fwd(x, w, dilation, stride, same):
+  _check_direct(w.shape, dilation, stride, same)
   return _direct_sum(x, w, dilation, stride, same), (x, w)
 
 
