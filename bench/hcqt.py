@@ -57,8 +57,8 @@ def main() -> None:
                   bins_per_octave=cfg.bins_per_octave, gamma=None)
 
   fb = hcqt_lib.make_filterbank(cfg)
-  features = jax.jit(lambda a: hcqt_lib.to_decibels(
-      hcqt_lib.hcqt_magnitude(fb, a)))
+  # The model's input, as training and inference compute it.
+  features = jax.jit(lambda a: hcqt_lib.hcqt_features(fb, a)['db'])
   x = jax.device_put(audio)
 
   def ours():
