@@ -207,6 +207,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.best_metric = 'synthetic_notes/valid/loss/total'
   config.eval.best_mode = 'min'
   config.eval.at_start = False  # also evaluate the untrained model
+  # Whole-track salience compiles one program per length bucket (this many
+  # per octave; exact, docs/usage.md); 0: one per track length.
+  config.eval.length_buckets = 3
 
   _apply_variant(config, arg)
   return config.lock()

@@ -24,7 +24,7 @@ import optax
 from absl import logging
 from flax import nnx, struct
 
-from mpe_jax import checkpointing, parallel, schedules, systems
+from mpe_jax import checkpointing, inference, parallel, schedules, systems
 from mpe_jax.evaluation import multipitch
 from mpe_jax.metric_writers import MetricWriter
 from mpe_jax.models import build_model, count_params, dwm_enabled
@@ -67,6 +67,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if int(config.train[name]) <= 0:
       raise ValueError(f'config.train.{name} must be > 0, '
                        f'got {config.train[name]}.')
+  if int(config.eval.get('length_buckets', 0)) < 0:
+    raise ValueError('config.eval.length_buckets must be >= 0 (0: compile '
+                     'each evaluation track length).')
   if config.eval.best_mode not in ('min', 'max'):
     raise ValueError("config.eval.best_mode must be 'min' or 'max'.")
   if config.optim.plateau.mode not in ('min', 'max'):
@@ -216,14 +219,17 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
   """mir_eval scores of every track and their mean (host side).
 
-  ``track_metrics(params, track) -> {name: float}`` adds system-specific
-  scores (``System.make_track_metrics``), ``System.set_metrics`` set-level
-  ones.
+  ``predict(params, audio [1, N]) -> salience [1, K, T]`` (the trainer passes
+  an ``inference.BucketedSalience``: a few compiled shapes for any number of
+  track lengths). ``track_metrics(params, track) -> {name: float}`` adds
+  system-specific scores (``System.make_track_metrics``),
+  ``System.set_metrics`` set-level ones.
   """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
   for track in tracks:
-    sal = np.asarray(predict(params, jnp.asarray(track.audio)[None]))[0]
+    sal = np.asarray(predict(params,
+                             np.asarray(track.audio, np.float32)[None]))[0]
     est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
     est_times = system.frame_times(frontend, sal.shape[-1])
     scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
@@ -387,7 +393,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       make_train_step(graphdef, frontend, tx, scheds, config), mesh)
   eval_loss = parallel.jit_eval_step(
       make_eval_loss(graphdef, frontend, config), mesh)
-  predict = make_predict(graphdef, frontend, config)
+  # Evaluation: whole-track salience from one compiled program per length
+  # bucket instead of one per track length (inference.BucketedSalience).
+  predict = inference.BucketedSalience(
+      config, system=system, frontend=frontend,
+      per_octave=config.eval.get('length_buckets',
+                                 inference.BUCKETS_PER_OCTAVE))
   track_metrics = (system.make_track_metrics(graphdef, frontend, config)
                    if system.make_track_metrics is not None else None)
   writer = MetricWriter(workdir)

@@ -88,6 +88,11 @@ def test_config_errors_are_one_line():
     config.loss_weights.harmonc = 1.0
   with pytest.raises(ValueError, match='unknown terms'):
     train.validate_config(config)
+  config = tiny_config()
+  with config.unlocked():
+    config.eval.length_buckets = -1
+  with pytest.raises(ValueError, match='length_buckets must be >= 0'):
+    train.validate_config(config)
 
 
 def test_quick_and_full_configs_are_complete():

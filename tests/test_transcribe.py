@@ -129,6 +129,66 @@ def test_chunked_salience_equals_whole_file(tiny_predictor):
   assert p.reference(x) == pytest.approx(float(stat.max()), rel=1e-5)
 
 
+# ------------------------------------------------------- length buckets ---
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(n_frames=st.integers(1, 60000), minimum=st.integers(1, 400))
+def test_bucket_ladder_holds_the_track_with_bounded_padding(n_frames,
+                                                            minimum):
+  size = inference.bucket_frames(n_frames, minimum)
+  assert size >= n_frames and size % inference.BUCKET_MULTIPLE == 0
+  floor = inference.BUCKET_MULTIPLE * -(-minimum // inference.BUCKET_MULTIPLE)
+  # At most one ladder step (x 2^(1/3)) plus rounding above the track.
+  assert size <= max(floor, 2 ** (1 / 3) * n_frames
+                     + inference.BUCKET_MULTIPLE)
+  assert inference.bucket_frames(size, minimum) == size  # a fixed point
+
+
+def test_bucket_ladder_has_three_lengths_per_octave():
+  sizes = {inference.bucket_frames(n, 128) for n in range(1, 128 * 64 + 1)}
+  assert 16 <= len(sizes) <= 20  # 6 octaves above the minimum: 18 steps + 1
+  assert len({inference.bucket_frames(n, 128, per_octave=1)
+              for n in range(1, 128 * 64 + 1)}) == 7
+  with pytest.raises(ValueError, match='positive'):
+    inference.bucket_frames(10, 10, per_octave=0)
+
+
+def test_bucketed_salience_equals_one_whole_file_call():
+  """Every path (too short: whole; shorter than the end window: left zeros;
+  a bucket's own length: head only; head + end window) against one call at
+  the file's own length, with a click in the last samples that only the
+  padding frames of a bucket would otherwise see at its loudest."""
+  import scaling_config  # pylint: disable=g-import-not-at-top
+  from mpe_jax import train  # pylint: disable=g-import-not-at-top
+  config = scaling_config.get_config()
+  tx, _ = train.build_optimizer(config)
+  _, state = train.init_train_state(config, tx)
+  b = inference.BucketedSalience(config)
+  r, w, hop = b.receptive_field, b.tail_frames, b.hop_length
+  assert r == 14 and w > 2 * r
+  own = inference.bucket_frames(3 * w, w)  # a bucket length, hit exactly
+  lengths = [2 * r - 1, w - 3, own, own + 1, own + 5, 3 * own]
+  rng = np.random.default_rng(0)
+  for frames in lengths:
+    n = (frames - 1) * hop + int(rng.integers(0, hop))  # 1 + n // hop frames
+    x = 0.05 * rng.standard_normal((1, n)).astype(np.float32)
+    x[0, -3:] = 1.0
+    got, want = b(state.params, x), b.whole(state.params, x)
+    assert got.shape == want.shape == (1, 36, frames)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=frames)
+  assert b.bucket(2 * r - 1) == 0 and b.bucket(own) == own
+  # own + 1 and own + 5 share one bucket: four head programs for the five
+  # files that used one (the shortest ran whole), one end-window program.
+  assert len({b.bucket(f) for f in lengths[1:]}) == 4
+  assert b._head._cache_size() == 4  # pylint: disable=protected-access
+  assert b.given._cache_size() == 1
+  off = inference.BucketedSalience(config, per_octave=0)
+  assert off.bucket(own + 1) == 0
+  with pytest.raises(ValueError, match='>= 0'):
+    inference.BucketedSalience(config, per_octave=-1)
+
+
 def test_transcribe_audio_api(tiny_predictor):
   p = tiny_predictor
   sr = 22050
