@@ -1,8 +1,8 @@
 """Inference speed on one track against Basic-Pitch and the PyTorch reference.
 
 Ours: the jitted HCQT -> SS-MPE autoencoder -> sigmoid on a ``--seconds``
-track in one pass (the evaluation path), warm, best and median of N; the
-host-side peak picking is timed separately.
+track in one call at its own length (whole-file salience), warm, best and
+median of N; the host-side peak picking is timed separately.
 
 Basic-Pitch runs in the same process tree on the same audio (a WAV file at
 its own 22,050 Hz, so it does not resample): ``basic-pitch==0.4.0`` pins
@@ -50,7 +50,7 @@ import timing  # pylint: disable=g-import-not-at-top (bench/timing.py)
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
 from configs import ssmpe  # pylint: disable=g-import-not-at-top
-from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
+from mpe_jax import inference, systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
@@ -114,7 +114,10 @@ def main() -> None:
   graphdef, state = train.init_train_state(config, tx)
   system = systems.get_system(config)
   frontend = system.make_frontend(config)
-  predict = train.make_predict(graphdef, frontend, config)
+  # One call at the track's own length (evaluation with length buckets off;
+  # bench/eval_tracks.py times the buckets).
+  predict = inference.BucketedSalience(config, system=system,
+                                       frontend=frontend).whole
   n = int(args.seconds * config.hcqt.sample_rate)
   audio = jnp.asarray(0.1 * np.random.default_rng(0).standard_normal(
       (1, n)).astype(np.float32))

@@ -198,18 +198,6 @@ def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
   return eval_loss
 
 
-def make_predict(graphdef: nnx.GraphDef, frontend: Any,
-                 config: ml_collections.ConfigDict):
-  """``(params, audio [B, N]) -> salience [B, K, T]`` in [0, 1] (jitted)."""
-  salience = systems.get_system(config).salience
-
-  @jax.jit
-  def predict(params, audio):
-    return salience(nnx.merge(graphdef, params), audio, frontend, config)
-
-  return predict
-
-
 # ------------------------------------------------------------- evaluation ---
 
 
