@@ -113,6 +113,21 @@ def test_filters_shared_across_harmonics_are_evaluated_once(fb):
                                atol=2e-3 * ref.max())
 
 
+def test_sharing_equals_each_channel_built_alone():
+  # Channel h of an HCQT is the h = 1 channel of a CQT starting at h * fmin;
+  # building each alone shares nothing, so both must agree to rounding.
+  cfg = H.HCQTConfig(harmonics=(0.5, 1, 2, 4), bins_per_octave=36, n_bins=264)
+  fb = H.make_filterbank(cfg)
+  assert len(np.unique(np.asarray(fb.order))) < 4 * 264
+  x = jnp.asarray(_signals()['noise'][None, :11025])
+  shared = np.asarray(H.hcqt_power(fb, x))
+  alone = np.concatenate([
+      np.asarray(H.hcqt_power(H.make_filterbank(H.HCQTConfig(
+          harmonics=(1,), bins_per_octave=36, n_bins=264, fmin=h * cfg.fmin)),
+                              x)) for h in cfg.harmonics], axis=1)
+  np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-5 * alone.max())
+
+
 @pytest.mark.parametrize('n', [1, 100, 256, 257, 5000, 22050])
 def test_frame_count(fb, n):
   x = jax.ShapeDtypeStruct((2, n), jnp.float32)
