@@ -99,18 +99,14 @@ def test_tone_lands_in_the_right_bin_of_every_channel(fb):
 
 def test_filters_shared_across_harmonics_are_evaluated_once(fb):
   # h = 0.5 bins 60.. are h = 1 bins 0.., h = 1 bins 60.. are h = 2 bins 0..;
-  # h = 4 is centred one sample off h = 2, so it keeps its own filters.
+  # h = 4 is centred one sample off h = 2, so it keeps its own filters. That
+  # every channel, shared outputs included, still equals the direct definition
+  # is test_matches_reference_definition's check (same filterbank).
   order = np.asarray(fb.order).reshape(6, 440)
   assert len(np.unique(order)) == 6 * 440 - 2 * 380
   np.testing.assert_array_equal(order[0, 60:], order[1, :380])
   np.testing.assert_array_equal(order[1, 60:], order[2, :380])
   assert not np.intersect1d(order[4], order[:4]).size
-  x = _signals()['noise'][None, :8192]
-  mag = np.asarray(H.hcqt_magnitude(fb, x))[0]
-  ref = reference_magnitude(x[0])
-  for c in range(6):  # the shared outputs are the reference's in both channels
-    np.testing.assert_allclose(mag[c], ref[c], rtol=2e-3,
-                               atol=2e-3 * ref.max())
 
 
 def test_sharing_equals_each_channel_built_alone():
