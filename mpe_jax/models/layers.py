@@ -249,7 +249,7 @@ def _pointwise_weight_grad(x: jax.Array, g: jax.Array) -> jax.Array:
   """Gradient ``[C_in, C_out]`` of a 1x1 kernel: sum over batch, bins and
   frames of ``x [B, C_in, K, T]`` times ``g [B, C_out, K, T]``, one matrix
   product per item over the flattened bins x frames (no layout change; XLA's
-  convolution gradient here transposes both maps and took 2-4x longer)."""
+  convolution gradient took 2-4x longer at ``[12, 4, 440, 345]``)."""
   b, c_in = x.shape[:2]
   per_item = jax.lax.dot_general(
       x.reshape(b, c_in, -1), g.reshape(b, g.shape[1], -1),
