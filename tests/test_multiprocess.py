@@ -21,7 +21,7 @@ import pytest
 from data_pipelines import pipeline
 from mpe_jax import checkpointing, parallel, systems, train
 import run_utils
-import scaling_config
+import tiny_config
 
 LAUNCHER = os.path.join(run_utils.REPO, 'launch', 'local_multiprocess.sh')
 COMPARED_STEPS = 3
@@ -61,7 +61,7 @@ def test_two_processes_equal_one_and_stop_together(tmp_path):
   launcher_log = str(tmp_path / 'launcher.log')
   metrics = os.path.join(workdir, 'metrics.jsonl')
   proc = run_utils.start(
-      [LAUNCHER, '2', '2', '--', '--config=tests/scaling_config.py',
+      [LAUNCHER, '2', '2', '--', '--config=tests/tiny_config.py:scaling',
        f'--workdir={workdir}', f'--config.train.num_steps={NEVER}',
        f'--config.train.checkpoint_every={NEVER}',
        # Validation (every 2 steps) runs on both processes; the LR plateau
@@ -93,7 +93,7 @@ def test_two_processes_equal_one_and_stop_together(tmp_path):
   assert [r['step'] for r in train_records] == list(range(1, step + 1))
   assert any('val/synthetic_mixtures/valid/f1' in r for r in records)
 
-  config = scaling_config.get_config()
+  config = tiny_config.get_config('scaling')
   with config.unlocked():
     config.optim.plateau.enabled = False
   reference, losses = _single_process_run(config, step)

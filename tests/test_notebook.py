@@ -6,6 +6,8 @@ import shutil
 import nbformat
 import pytest
 
+import tiny_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, 'notebooks', 'quickstart.ipynb')
 
@@ -56,7 +58,8 @@ def test_notebook_code_cells_run(tmp_path, monkeypatch, tiny_trained_run):
   assert namespace['results']['final']['sets']['synthetic_mixtures/test']
   result = namespace['result']
   assert namespace['example'].audio.max() > 0
-  assert result.salience.shape == (440, 87)
+  n_bins = tiny_config.get_config().hcqt.n_bins
+  assert result.salience.shape == (n_bins, 87)  # 1 s at 22,050 Hz, hop 256
   assert sorted(os.listdir(tmp_path / 'out')) == [
       'example.csv', 'example.mid', 'example.multipitch.txt', 'example.npz',
       'example.png', 'example.wav']

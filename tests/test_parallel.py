@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from mpe_jax import parallel, systems, train
-import scaling_config
+import tiny_config
 
 NUM_STEPS = 3
 
@@ -57,7 +57,7 @@ def _run(config, mesh, batches):
 
 @pytest.fixture(scope='module')
 def config():
-  return scaling_config.get_config()
+  return tiny_config.get_config('scaling')
 
 
 @pytest.fixture(scope='module')
@@ -101,7 +101,7 @@ def test_sharded_steps_equal_single_device_steps(config, sharded_run):
 
 def test_bfloat16_compute_keeps_float32_state_and_losses(config, sharded_run):
   _, hist32, _ = sharded_run
-  bf16 = scaling_config.get_config()
+  bf16 = tiny_config.get_config('scaling')
   with bf16.unlocked():
     bf16.model.compute_dtype = 'bfloat16'
   train.validate_config(bf16)
@@ -120,7 +120,7 @@ def test_bfloat16_compute_keeps_float32_state_and_losses(config, sharded_run):
 
 
 def test_unknown_compute_dtype_is_a_config_error(config):
-  bad = scaling_config.get_config()
+  bad = tiny_config.get_config('scaling')
   with bad.unlocked():
     bad.model.compute_dtype = 'float16'
   with pytest.raises(ValueError, match='config.model.compute_dtype'):

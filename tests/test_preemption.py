@@ -12,7 +12,7 @@ import pytest
 
 from mpe_jax import checkpointing, train
 import run_utils
-import scaling_config
+import tiny_config
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_sigterm_saves_the_current_step_and_exits_cleanly(tmp_path):
   never = '100000'  # no periodic checkpoint, no validation, no natural end
   proc = run_utils.start(
       [sys.executable, '-m', 'mpe_jax.main',
-       '--config=tests/scaling_config.py', f'--workdir={workdir}',
+       '--config=tests/tiny_config.py:scaling', f'--workdir={workdir}',
        f'--config.train.num_steps={never}',
        f'--config.train.checkpoint_every={never}',
        f'--config.train.eval_every={never}'], log_path)
@@ -45,7 +45,7 @@ def test_sigterm_saves_the_current_step_and_exits_cleanly(tmp_path):
   # The only checkpoint is the preemption save, at the step training reached.
   step_dir = checkpointing.find_checkpoint(workdir, prefer='latest')
   assert step_dir.endswith(os.path.join('latest', str(step)))
-  config = scaling_config.get_config()
+  config = tiny_config.get_config('scaling')
   tx, _ = train.build_optimizer(config)
   abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
   state = checkpointing.restore_params_from(step_dir, abstract)

@@ -19,6 +19,7 @@ from mpe_jax import pseudo_label
 from mpe_jax.evaluation import peaks
 from mpe_jax.objectives import confidence
 from test_pipeline import make_config
+import tiny_config
 
 SECONDS = 0.25  # 5,512 samples, 22 label frames
 N_SAMPLES, N_FRAMES = 5512, 22
@@ -110,7 +111,8 @@ def test_manifest_and_shards(pseudo_dir, tiny_trained_run):
   assert s['source'] == 'synthetic_mixtures/train' and s['num_items'] == 3
   assert s['checkpoint'].startswith(str(tiny_trained_run))
   assert s['step'] == int(os.path.basename(s['checkpoint']))
-  assert (s['sample_rate'], s['hop_length'], s['n_bins']) == (22050, 256, 440)
+  assert (s['sample_rate'], s['hop_length'], s['n_bins']) == (
+      22050, 256, tiny_config.get_config().hcqt.n_bins)
   assert (s['excerpt_samples'], s['n_frames']) == (N_SAMPLES, N_FRAMES)
   assert s['threshold'] == 0.5
   shards = [np.load(os.path.join(pseudo_dir, n)) for n in manifest['shards']]
@@ -136,8 +138,8 @@ def test_stored_items_are_the_source_items_with_their_peaks(
     np.testing.assert_array_equal(audio, source.item(i, N_SAMPLES)[0])
   # Item 2 (alone in its shard, a batch padded with zeros) recomputed.
   audio, labels, conf = store.read(2)
-  sal = predictor.whole_file(audio)  # [440, 22] on the label grid (HCQT)
-  assert sal.shape == (440, N_FRAMES)
+  sal = predictor.whole_file(audio)  # [bins, 22] on the label grid (HCQT)
+  assert sal.shape == (predictor.config.hcqt.n_bins, N_FRAMES)
   np.testing.assert_array_equal(labels, peaks.peak_mask(sal, 0.5))
   np.testing.assert_allclose(conf, np.asarray(confidence.confidence(sal)),
                              atol=1e-5)
@@ -206,6 +208,9 @@ def test_a_folder_with_other_files_is_refused(tiny_trained_run, tmp_path):
 def pseudo_config(pseudo_dir, **data):
   config = make_config(train_source='mixture', excerpt_seconds=SECONDS,
                        pseudo_label_dir=pseudo_dir, **data)
+  grid = tiny_config.get_config().hcqt  # the grid the labels were made on
+  config.hcqt.update(fmin=grid.fmin, bins_per_octave=grid.bins_per_octave,
+                     n_bins=grid.n_bins)
   config.train.batch_size = 4
   config.data.mixture.sources = ('synthetic/train', 'pseudo_labels/train')
   config.data.mixture.proportions = (1, 1)
@@ -249,14 +254,16 @@ def test_source_walks_the_stored_items_per_epoch(pseudo_dir):
 
 
 def test_other_excerpt_lengths_are_cut_or_padded_on_the_hop(pseudo_dir):
-  source = pipeline.open_source(pseudo_config(pseudo_dir),
-                                'pseudo_labels/train', use_labels=True)
+  config = pseudo_config(pseudo_dir)
+  source = pipeline.open_source(config, 'pseudo_labels/train',
+                                use_labels=True)
   epoch, stored = source.locate(1)
   audio0, grid0, conf0 = source.store.read(stored)
   # Longer: the stored item at a hop-aligned offset, zeros and confidence 1
   # around it.
   audio, grid, conf = source.item_with_confidence(1, 11025)
-  assert audio.shape == (11025,) and grid.shape == (440, 44)
+  assert audio.shape == (11025,)
+  assert grid.shape == (config.hcqt.n_bins, 44)
   offset = int(np.flatnonzero(audio)[0])
   offset -= int(np.flatnonzero(audio0)[0])
   assert offset % 256 == 0

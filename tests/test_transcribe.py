@@ -117,11 +117,14 @@ def test_chunked_salience_equals_whole_file(tiny_predictor):
   p = tiny_predictor
   x = _music(6.0)
   plan = p.chunks(len(x))
-  assert p.margin == 16 + 50  # 8192-point HCQT frames: 16 hops of context
-  assert len(plan) >= 5 and {c.length for c in plan} == {p.chunk_frames}
+  # 2048-point HCQT frames (1,024 samples of context: 4 hops), and the
+  # model's receptive field of 14 frames.
+  assert p.margin == 4 + 14
+  assert len(plan) >= 4 and {c.length for c in plan} == {p.chunk_frames}
   whole = p.whole_file(x)
   chunked = p.salience(x)
-  assert chunked.shape == whole.shape == (440, 1 + len(x) // 256)
+  assert chunked.shape == whole.shape == (p.config.hcqt.n_bins,
+                                          1 + len(x) // 256)
   np.testing.assert_allclose(chunked, whole, atol=1e-5, rtol=0)
   # The normaliser is the file's maximum, which only a late chunk sees.
   stat = np.asarray(p._statistic(p.frontend, jnp.asarray(x)[None]))[0]
@@ -159,9 +162,9 @@ def test_bucketed_salience_equals_one_whole_file_call():
   a bucket's own length: head only; head + end window) against one call at
   the file's own length, with a click in the last samples that only the
   padding frames of a bucket would otherwise see at its loudest."""
-  import scaling_config  # pylint: disable=g-import-not-at-top
+  import tiny_config  # pylint: disable=g-import-not-at-top
   from mpe_jax import train  # pylint: disable=g-import-not-at-top
-  config = scaling_config.get_config()
+  config = tiny_config.get_config('scaling')
   tx, _ = train.build_optimizer(config)
   _, state = train.init_train_state(config, tx)
   b = inference.BucketedSalience(config)
