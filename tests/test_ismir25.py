@@ -7,6 +7,7 @@ import pytest
 from configs import ismir25
 from data_pipelines import pipeline, synthetic_drums
 from mpe_jax import systems, train
+import tiny_config
 
 
 def test_every_variant_builds_with_the_paper_settings():
@@ -59,10 +60,9 @@ def test_one_joint_step_with_every_objective():
     config.data.mixture.use_labels = (True, False)
     config.data.excerpt_seconds = 0.3
     config.train.batch_size = 4
-    # Narrow layers keep the compile short; the ISMIR 2025 widths are checked
-    # by the parameter-count test.
-    config.model.channels = (2, 2, 2, 2, 2)
-    config.model.latent_size = 4
+  # Tiny shapes keep the compile short; the ISMIR 2025 widths are checked by
+  # the parameter-count test.
+  tiny_config.set_tiny_shapes(config)
   train.validate_config(config)
   batch = next(pipeline.train_batches(config, start_step=0))
   assert batch['has_label'].tolist() == [True, True, False, False]

@@ -1,8 +1,9 @@
 """Tiny SS-MPE configurations for the tests, fast to compile; also config
 files: ``--config=tests/tiny_config.py[:ARG]``.
 
-Both have the same shapes: two harmonics, 36 bins of one semitone from 110 Hz,
-a one-block autoencoder. Every objective and the whole training loop run.
+Both have the same shapes (``set_tiny_shapes``, also used by other short
+runs): two harmonics, 36 bins of one semitone from 110 Hz, a one-block
+autoencoder. Every objective and the whole training loop run.
 
 ``ARG`` = a number of training steps (default 2): the run shared by the
 transcription, evaluation, fault, notebook and pseudo-label tests. 0.5-s
@@ -17,9 +18,8 @@ preemption). 0.25-s excerpts, 3 steps, validation every 2 steps on two
 from configs import ssmpe
 
 
-def get_config(arg: str | None = None):
-  """``arg``: a number of steps (default 2), or ``'scaling'`` (locked)."""
-  config = ssmpe.get_config('quick')
+def set_tiny_shapes(config) -> None:
+  """The HCQT, model and augmentation sizes above, on any HCQT config."""
   with config.unlocked():
     config.hcqt.fmin = 110.0
     config.hcqt.bins_per_octave = 12
@@ -32,6 +32,13 @@ def get_config(arg: str | None = None):
     config.augment.eq.max_std_bins = 12.0
     config.augment.geometric.max_freq_shift = 6
     config.augment.geometric.max_time_shift = 4
+
+
+def get_config(arg: str | None = None):
+  """``arg``: a number of steps (default 2), or ``'scaling'`` (locked)."""
+  config = ssmpe.get_config('quick')
+  set_tiny_shapes(config)
+  with config.unlocked():
     config.train.batch_size = 4  # one item per fake device
     config.train.log_every = 1
     config.train.checkpoint_every = 1
