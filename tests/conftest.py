@@ -2,16 +2,18 @@
 
 import os
 
-os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=4')
-if '--xla_force_host_platform_device_count' not in os.environ['XLA_FLAGS']:
-  os.environ['XLA_FLAGS'] += ' --xla_force_host_platform_device_count=4'
-# The suite is compile-bound and runs few steps: XLA's CPU backend without its
-# LLVM optimisation passes compiles the train steps about a third faster (the
-# steps then run slower, which the few steps here do not notice). Tests (and
-# the processes they start, which inherit this environment) only; set the flag
-# in XLA_FLAGS yourself to override it.
-if '--xla_backend_optimization_level' not in os.environ['XLA_FLAGS']:
-  os.environ['XLA_FLAGS'] += ' --xla_backend_optimization_level=0'
+# XLA flags of the tests and of the processes they start (which inherit this
+# environment), each unless XLA_FLAGS already sets it:
+# - 4 fake CPU devices;
+# - no LLVM optimisation passes in XLA's CPU backend: the suite is
+#   compile-bound and runs few steps, and the train steps compile about a
+#   third faster (then run slower, which the few steps here do not notice).
+_TEST_XLA_FLAGS = {'--xla_force_host_platform_device_count': '4',
+                   '--xla_backend_optimization_level': '0'}
+for _flag, _value in _TEST_XLA_FLAGS.items():
+  if _flag not in os.environ.get('XLA_FLAGS', ''):
+    os.environ['XLA_FLAGS'] = (
+        os.environ.get('XLA_FLAGS', '') + f' {_flag}={_value}').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
