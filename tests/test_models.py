@@ -35,8 +35,7 @@ def test_frequency_sizes_of_the_reference():
 
 @pytest.mark.parametrize('frames', [1, 7])
 def test_output_shape_and_time_preserved(frames):
-  """Shapes only (traced, not run: test_frames_are_processed_independently_by_
-  layernorm runs this model)."""
+  """Shapes only, traced (the LayerNorm test below runs this model)."""
   model = build_model(ssmpe.get_config().model, jax.random.key(1, impl='rbg'))
   x = jax.ShapeDtypeStruct((2, 6, 440, frames), jnp.float32)
   assert jax.eval_shape(model, x).shape == (2, 440, frames)

@@ -11,8 +11,8 @@ excerpts, batch 4, a checkpoint every step, no validation, and a final
 evaluation on one 1-s synthetic mixture.
 
 ``ARG`` = ``scaling``: the scale-out tests (sharding, two processes,
-preemption). 0.25-s excerpts, 3 steps, validation every 2 steps on two
-0.5-s mixtures, one tf.data thread.
+preemption), the resume test and the length-bucket test. 0.25-s excerpts, 3
+steps, validation every 2 steps on two 0.5-s mixtures, one tf.data thread.
 """
 
 from configs import ssmpe
