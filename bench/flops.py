@@ -100,13 +100,14 @@ def hcqt_flops(hcqt: ml_collections.ConfigDict, n_frames: int) -> float:
     for chunk in group.chunks:
       m, f = chunk.kernel.shape
       total += 2 * n_frames * m * f
-  for group in fb.folds:  # block folding: complex FFTs (~5 N log2 N)
+  for group in fb.folds:  # block folding: a real FFT per block
     blocks = -(-n_frames // group.frames)
-    total += blocks * 5 * group.size * math.log2(group.size)
+    total += blocks * 2.5 * group.size * math.log2(group.size)
     for chunk in group.chunks:
-      f, wraps, period = chunk.kernel.shape
-      total += blocks * f * (8 * wraps * period  # complex multiply-adds
-                             + 5 * period * math.log2(period))
+      period, rows, cols = chunk.kernel.shape  # real form of complex
+      f = cols // 2
+      total += blocks * (2 * period * rows * cols  # per-residue products
+                         + f * 5 * period * math.log2(period))  # complex FFTs
   return total
 
 

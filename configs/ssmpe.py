@@ -67,7 +67,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.hcqt.kernel_tolerance = 1e-7  # FFT kernel truncation (accuracy)
   config.hcqt.chunk_size = 64  # filters per dense matmul
   config.hcqt.fold_min_fft = 1024  # longer filters: block folding (0: off)
-  config.hcqt.fold_chunk_size = 32  # filters per folded chunk
+  config.hcqt.fold_chunk_size = 1024  # filters per folded chunk (1 chunk per group)
 
   # --- model (mpe_jax.models.autoencoder)
   config.model = ml_collections.ConfigDict()

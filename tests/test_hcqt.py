@@ -215,8 +215,14 @@ def test_block_folding_equals_frame_evaluation(n, hop):
   framed = H.make_filterbank(H.HCQTConfig(hop_length=hop, fold_min_fft=0))
   folded = H.make_filterbank(H.HCQTConfig(hop_length=hop, fold_min_fft=512,
                                           fold_chunk_size=7))
+  # The default: one chunk (one product per residue) per fold group.
+  whole = H.make_filterbank(H.HCQTConfig(hop_length=hop, fold_min_fft=512))
   assert not framed.folds and folded.folds
+  assert all(len(g.chunks) > 1 for g in folded.folds)
+  assert all(len(g.chunks) == 1 for g in whole.folds)
   a = np.asarray(H.hcqt_power(framed, x))
-  b = np.asarray(H.hcqt_power(folded, x))
-  assert a.shape == b.shape == (2, 6, 440, 1 + n // hop)
-  np.testing.assert_allclose(b, a, rtol=2e-3, atol=1e-6 * a.max())
+  assert a.shape == (2, 6, 440, 1 + n // hop)
+  for fb in (folded, whole):
+    b = np.asarray(H.hcqt_power(fb, x))
+    assert b.shape == a.shape
+    np.testing.assert_allclose(b, a, rtol=2e-3, atol=1e-6 * a.max())

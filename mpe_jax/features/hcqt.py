@@ -80,7 +80,11 @@ class HCQTConfig:
     fold_min_fft: filters whose FFT size is at least this many samples are
       evaluated by block folding (see the module docstring); ``0`` disables
       folding. Exact either way; a speed choice.
-    fold_chunk_size: filters per folded chunk (they share one spectral band).
+    fold_chunk_size: filters per folded chunk (they share one spectral band
+      and one real matrix product per residue). The default keeps each fold
+      group in one chunk: the Hann sidelobes make every filter's band span
+      most of its group's, so one larger product beats several narrower
+      ones with their band copies (1.2-1.3x faster transform).
   """
 
   sample_rate: int = 22050
@@ -97,7 +101,7 @@ class HCQTConfig:
   kernel_tolerance: float = 1e-7
   chunk_size: int = 64
   fold_min_fft: int = 1024
-  fold_chunk_size: int = 32
+  fold_chunk_size: int = 1024
 
   def __post_init__(self):
     object.__setattr__(self, 'harmonics',
@@ -193,8 +197,12 @@ class _Group:
 
 @struct.dataclass
 class _FoldChunk:
-  kernel: jax.Array  # [filters, width // period, period] complex64
-  lo: int = struct.field(pytree_node=False)  # first block-FFT bin (mod size)
+  # [period, 2 * wraps, 2 * filters] float32: per residue r, row 2 w + c reads
+  # the real (c = 0) or imaginary (c = 1) part of block-FFT bin
+  # (first + w) * period + r; column c' * filters + f gives the real (c' = 0)
+  # or imaginary (c' = 1) part of filter f's folded value.
+  kernel: jax.Array
+  first: int = struct.field(pytree_node=False)  # first wrap (bin // period)
 
 
 @struct.dataclass
@@ -352,8 +360,9 @@ def _fold_group(items, n_fft: int, cfg: HCQTConfig, order: list
 
   Blocks of ``size = period * hop`` samples (``period = ceil(4 n_fft / hop)``
   frames) start every ``frames * hop`` samples; a filter's kernel is its
-  block-length spectrum divided by ``size``, cut to the chunk's band and
-  padded to a whole number of periods.
+  block-length spectrum divided by ``size``, over the whole wraps (runs of
+  ``period`` bins) that cover the chunk's band, laid out residue-major as the
+  real form of the complex product (see ``_FoldChunk``).
   """
   hop = cfg.hop_length
   period = -(-4 * n_fft // hop)
@@ -370,12 +379,21 @@ def _fold_group(items, n_fft: int, cfg: HCQTConfig, order: list
     part = specs[c0:c0 + cfg.fold_chunk_size]
     lo, width = _circular_band(
         np.max([s[2] for s in part], axis=0) > cfg.kernel_tolerance)
-    width = -(-max(width, 1) // period) * period
-    bins = (lo + np.arange(width)) % size
-    kernel = np.stack([s[1][bins] for s in part]) / size
+    # Whole wraps from a multiple of the period, so that residue r of the
+    # band is residue r of the block spectrum (bins beyond the band are kept
+    # with their exact values: more accuracy, no approximation).
+    first = lo // period
+    wraps = -(-(lo - first * period + max(width, 1)) // period)
+    bins = (first * period + np.arange(wraps * period)) % size
+    kern = np.stack([s[1][bins] for s in part]) / size  # [F, W * R]
+    kern = np.transpose(kern.reshape(len(part), wraps, period), (2, 1, 0))
+    # Complex product as a real one: (xr + i xi)(kr + i ki).
+    real = np.zeros((period, wraps, 2, 2, len(part)))
+    real[:, :, 0, 0], real[:, :, 0, 1] = kern.real, kern.imag
+    real[:, :, 1, 0], real[:, :, 1, 1] = -kern.imag, kern.real
     chunks.append(_FoldChunk(
-        kernel=jnp.asarray(kernel.reshape(len(part), -1, period),
-                           jnp.complex64), lo=lo))
+        kernel=jnp.asarray(real.reshape(period, 2 * wraps, 2 * len(part)),
+                           jnp.float32), first=first))
     order.extend(s[0] for s in part)
   return _FoldGroup(chunks=tuple(chunks), n_fft=n_fft, size=size,
                     frames=frames)
@@ -401,9 +419,26 @@ def _frames(audio: jax.Array, n_fft: int, hop: int, n_frames: int
   return x[:, idx]
 
 
+def _block_spectrum(blocks: jax.Array, lo: int, hi: int) -> jax.Array:
+  """Conjugated DFT bins ``[lo, hi)`` (taken modulo ``P``) of real blocks.
+
+  ``[..., P] -> [..., hi - lo]`` complex64, from a real FFT; bins above
+  ``P / 2`` are the conjugate mirror of those below.
+  """
+  size = blocks.shape[-1]
+  spec = jnp.fft.rfft(blocks, axis=-1)  # [..., P // 2 + 1]
+  idx = np.arange(lo, hi) % size
+  mirror = idx > size // 2
+  if not mirror.any() and np.all(np.diff(idx) == 1):
+    return jnp.conj(spec[..., idx[0]:idx[-1] + 1])
+  # X[P - k] = conj(X[k]) for real input.
+  spec = jnp.take(spec, np.where(mirror, size - idx, idx), axis=-1)
+  return jnp.where(mirror, spec, jnp.conj(spec))
+
+
 def _folded_power(group: _FoldGroup, audio: jax.Array, hop: int,
-                  n_frames: int) -> list[jax.Array]:
-  """Squared outputs ``[B, T, F]`` of each folded chunk (module docstring)."""
+                  n_frames: int) -> jax.Array:
+  """Squared outputs ``[B, F, T]`` of a folded group (module docstring)."""
   batch, n = audio.shape
   step = group.frames * hop
   n_blocks = -(-n_frames // group.frames)
@@ -412,22 +447,33 @@ def _folded_power(group: _FoldGroup, audio: jax.Array, hop: int,
   x = jnp.pad(audio, ((0, 0), (left, max(0, total - left - n))))[:, :total]
   starts = np.arange(n_blocks)[:, None] * step
   blocks = x[:, starts + np.arange(group.size)[None, :]]  # [B, J, P]
-  spec = jnp.conj(jnp.fft.fft(blocks.astype(jnp.complex64), axis=-1))
-  spec = jnp.concatenate([spec, spec], axis=-1)  # circular bands, no modulo
-  outs = []
+  period = group.chunks[0].kernel.shape[0]
+  # Only the wraps (runs of ``period`` bins) that some chunk reads.
+  lo_w = min(c.first for c in group.chunks)
+  hi_w = max(c.first + c.kernel.shape[1] // 2 for c in group.chunks)
+  spec = _block_spectrum(blocks, lo_w * period, hi_w * period)
+  # Residue-major real layout [R, B * J, wraps, 2].
+  spec = spec.reshape(batch * n_blocks, hi_w - lo_w, period)
+  spec = jnp.stack([spec.real, spec.imag], axis=-1)
+  spec = jnp.transpose(spec, (2, 0, 1, 3))
+  folded = []
   for chunk in group.chunks:
-    filters, wraps, period = chunk.kernel.shape
-    band = spec[..., chunk.lo:chunk.lo + wraps * period]
-    band = band.reshape(batch, n_blocks, wraps, period)
-    # The fold is a product batched over the residue r (a contraction, not an
-    # elementwise product, so that XLA reuses each kernel over B x J rows).
-    folded = jnp.einsum('bjwr,fwr->bjfr', band, chunk.kernel,
-                        precision=jax.lax.Precision.HIGHEST)  # [B, J, F, M]
-    y = jnp.fft.fft(folded, axis=-1)[..., :group.frames]
-    power = jnp.square(y.real) + jnp.square(y.imag)  # [B, J, F, frames]
-    power = jnp.swapaxes(power, -1, -2).reshape(batch, -1, filters)
-    outs.append(power[:, :n_frames])
-  return outs
+    wraps = chunk.kernel.shape[1] // 2
+    band = spec[:, :, chunk.first - lo_w:chunk.first - lo_w + wraps]
+    band = band.reshape(period, batch * n_blocks, 2 * wraps)
+    # One small real product per residue r (batched over r).
+    out = jnp.einsum('rnw,rwf->rnf', band, chunk.kernel,
+                     precision=jax.lax.Precision.HIGHEST)
+    folded.append(out.reshape(period, batch * n_blocks, 2, -1))
+  folded = jnp.concatenate(folded, axis=-1)  # [R, B * J, 2, F]
+  folded = jax.lax.complex(folded[:, :, 0], folded[:, :, 1])
+  y = jnp.fft.fft(jnp.transpose(folded, (1, 2, 0)), axis=-1)
+  y = y[..., :group.frames]  # [B * J, F, frames]
+  power = jnp.square(y.real) + jnp.square(y.imag)
+  power = power.reshape(batch, n_blocks, -1, group.frames)
+  power = jnp.swapaxes(power, 1, 2).reshape(batch, -1,
+                                            n_blocks * group.frames)
+  return power[:, :, :n_frames]
 
 
 def _safe_sqrt(x: jax.Array) -> jax.Array:
@@ -453,17 +499,16 @@ def hcqt_power(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
     for chunk in group.chunks:
       band = spec[..., chunk.lo:chunk.hi]
       x = jnp.concatenate([band.real, band.imag], axis=-1)
-      y = jnp.einsum('btm,mf->btf', x, chunk.kernel,
+      y = jnp.einsum('btm,mf->bft', x, chunk.kernel,
                      precision=jax.lax.Precision.HIGHEST)
-      y = y.reshape(batch, n_frames, -1, 2)
-      outs.append(jnp.sum(jnp.square(y), axis=-1))  # [B, T, F]
+      y = y.reshape(batch, -1, 2, n_frames)
+      outs.append(jnp.sum(jnp.square(y), axis=2))  # [B, F, T]
   for group in filterbank.folds:
-    outs.extend(_folded_power(group, audio, cfg.hop_length, n_frames))
-  outs.append(jnp.zeros((batch, n_frames, 1), jnp.float32))
-  power = jnp.concatenate(outs, axis=-1)  # [B, T, n_out + 1]
-  power = jnp.take(power, filterbank.order, axis=-1)  # [B, T, H*K]
-  power = power.reshape(batch, n_frames, cfg.num_harmonics, cfg.n_bins)
-  return jnp.transpose(power, (0, 2, 3, 1))
+    outs.append(_folded_power(group, audio, cfg.hop_length, n_frames))
+  outs.append(jnp.zeros((batch, 1, n_frames), jnp.float32))
+  power = jnp.concatenate(outs, axis=1)  # [B, n_out + 1, T]
+  power = jnp.take(power, filterbank.order, axis=1)  # [B, H*K, T]
+  return power.reshape(batch, cfg.num_harmonics, cfg.n_bins, n_frames)
 
 
 def hcqt_magnitude(filterbank: Filterbank, audio: jax.Array) -> jax.Array:
