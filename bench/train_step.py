@@ -144,7 +144,8 @@ def main() -> None:
   ref_s, ref_rss = REFERENCE.get(args.batch_size, (None, None))
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
         f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s, '
-        f'remat {config.model.remat}, conv_impl {config.model.conv_impl}')
+        f'remat {config.model.remat}, conv_impl {config.model.conv_impl}; '
+        f'allocator {os.environ.get("LD_PRELOAD") or "glibc (default)"}')
   print(f'ours: best {best:.2f} s/step, median {med:.2f} s/step '
         f'({ours:.2f} samples/s), first call (compile + step) {first:.1f} s, '
         f'peak RSS {rss_gb:.2f} GB')
