@@ -96,3 +96,13 @@ def test_quick_and_full_configs_are_complete():
     assert c.loss_weights.harmonic == 1.0
   with pytest.raises(ValueError, match='unknown configs/ssmpe.py variant'):
     ssmpe.get_config('qiuck')
+
+
+def test_cpu_allocator_hint_only_where_it_pays():
+  """Suggested on CPU from 8 items per process, unless one is preloaded."""
+  hint = train.cpu_allocator_hint('cpu', 20, '')
+  assert hint and 'tcmalloc' in hint and '\n' not in hint
+  assert train.cpu_allocator_hint('cpu', 4, '') is None
+  assert train.cpu_allocator_hint('gpu', 64, '') is None
+  assert train.cpu_allocator_hint(
+      'cpu', 20, '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2') is None
