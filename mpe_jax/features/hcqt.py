@@ -384,6 +384,8 @@ def _fold_group(items, n_fft: int, cfg: HCQTConfig, order: list
     # with their exact values: more accuracy, no approximation).
     first = lo // period
     wraps = -(-(lo - first * period + max(width, 1)) // period)
+    if wraps * period > size:  # would read some bins twice: take them all
+      first, wraps = 0, size // period
     bins = (first * period + np.arange(wraps * period)) % size
     kern = np.stack([s[1][bins] for s in part]) / size  # [F, W * R]
     kern = np.transpose(kern.reshape(len(part), wraps, period), (2, 1, 0))
