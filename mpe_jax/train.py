@@ -9,6 +9,7 @@ mir_eval, files) stays outside jit.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import math
@@ -297,6 +298,33 @@ def _progress(total: int, initial: int):
                    dynamic_ncols=True, desc='train')
 
 
+class DispatchWindow:
+  """Keeps the host at most ``ahead`` steps in front of the device.
+
+  Steps are dispatched asynchronously; without a bound the host queues every
+  step up to the next logging sync (``train.log_every``, 50 by default), and
+  the progress bar and its ETA jump in bursts of dispatched, not finished,
+  steps. ``push`` takes a step's outputs and waits for those of the step
+  ``ahead`` before it, so the device always has work queued and the bar
+  counts at most ``ahead`` steps that have not finished. Nothing is copied
+  to the host.
+  """
+
+  def __init__(self, ahead: int = 2):
+    if ahead < 1:
+      raise ValueError(f'ahead must be >= 1, got {ahead}')
+    self.ahead = ahead
+    self._pending: collections.deque = collections.deque()
+
+  def push(self, outputs: Any) -> None:
+    self._pending.append(outputs)
+    while len(self._pending) > self.ahead:
+      jax.block_until_ready(self._pending.popleft())
+
+  def __len__(self) -> int:
+    return len(self._pending)
+
+
 def _host_scalars(metrics: Mapping[str, jax.Array]) -> dict[str, float]:
   return {k: float(v) for k, v in jax.device_get(metrics).items()}
 
@@ -461,12 +489,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
   t0, steps_timed = time.perf_counter(), 0
+  window = DispatchWindow(ahead=2)
   with parallel.PreemptionWatch() as preempt, _progress(
       config.train.num_steps, start) as bar, _finish_saves_on_error(ckpt):
     step = start
     while step < config.train.num_steps:
       batch = parallel.to_global(next(batches), mesh)
       state, metrics = train_step(state, batch)
+      window.push(metrics)
       step += 1
       steps_timed += 1
       preempted = preempt.reached(step)  # the same step on every process

@@ -98,6 +98,27 @@ def test_quick_and_full_configs_are_complete():
     ssmpe.get_config('qiuck')
 
 
+def test_dispatch_window_waits_for_the_step_ahead_steps_back():
+  """The host waits for step n - ahead when it dispatches step n, in order."""
+  waited = []
+
+  class Output:
+    def __init__(self, n):
+      self.n = n
+
+    def block_until_ready(self):
+      waited.append(self.n)
+      return self
+
+  window = train.DispatchWindow(ahead=2)
+  for n in range(5):
+    window.push({'loss': Output(n)})
+    assert waited == list(range(max(0, n - 1)))
+    assert len(window) == min(n + 1, 2)
+  with pytest.raises(ValueError, match='ahead'):
+    train.DispatchWindow(ahead=0)
+
+
 def test_cpu_allocator_hint_only_where_it_pays():
   """Suggested on CPU from 8 items per process, unless one is preloaded."""
   hint = train.cpu_allocator_hint('cpu', 20, '')
