@@ -253,3 +253,42 @@ def test_fold_chunk_spanning_the_whole_block_spectrum_is_exact():
                               for i in range(n_frames)]) @ (re + 1j * im)) ** 2
     np.testing.assert_allclose(out[order.index(flat)], direct,
                                rtol=0, atol=2e-6 * direct.max())
+
+
+@pytest.mark.parametrize('bins_per_octave,harmonic,gamma,normalize', [
+    (60, 0.5, None, False), (60, 5, None, False), (60, 1, 0.0, True),
+    (36, 2, 7.5, False), (12, 3, None, True)])
+def test_wavelets_equal_librosa_tap_for_tap(bins_per_octave, harmonic, gamma,
+                                            normalize):
+  """Our numpy filters are librosa.filters.wavelet's, bit for bit."""
+  from mpe_jax.features import wavelets  # pylint: disable=g-import-not-at-top
+  cfg = H.HCQTConfig(bins_per_octave=bins_per_octave,
+                     n_bins=4 * bins_per_octave)
+  freqs = cfg.bin_frequencies(harmonic)
+  alpha = H._relative_bandwidth(cfg)
+  ours = wavelets.hann_wavelets(freqs, SR, alpha, gamma,
+                                l1_normalize=normalize)
+  theirs, lengths = librosa.filters.wavelet(
+      freqs=freqs, sr=SR, window='hann', filter_scale=1, pad_fft=False,
+      norm=1 if normalize else None, gamma=gamma, alpha=alpha,
+      dtype=np.complex128)
+  np.testing.assert_array_equal(ours, theirs)
+  np.testing.assert_allclose(
+      wavelets.filter_lengths(freqs, SR, alpha, gamma), lengths, rtol=1e-15)
+  assert wavelets.HANN_BANDWIDTH == librosa.filters.window_bandwidth('hann')
+  with pytest.raises(ValueError, match='gamma'):
+    wavelets.filter_lengths(freqs, SR, alpha, -1.0)
+  with pytest.raises(ValueError, match='> 0 Hz'):
+    wavelets.filter_lengths(np.array([0.0, 1.0]), SR, alpha, None)
+
+
+def test_model_path_does_not_import_librosa():
+  """Training and inference import neither librosa nor numba (so an
+  accelerator image needs neither); data loaders import them when used."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  code = ('import sys, mpe_jax.main, mpe_jax.train, mpe_jax.inference; '
+          'print(sorted(m for m in ("librosa", "numba") if m in sys.modules))')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, check=True, timeout=300)
+  assert out.stdout.strip().splitlines()[-1] == '[]', out.stdout

@@ -2,12 +2,13 @@
 
 Definition (the reference front end of SS-MPE): for every harmonic ``h`` an
 independent bank of ``n_bins`` complex filters with centre frequencies
-``h * fmin * 2 ** (k / bins_per_octave)``, built by
+``h * fmin * 2 ** (k / bins_per_octave)``, the filters of
 ``librosa.filters.wavelet(window='hann', filter_scale=1, pad_fft=False,
-norm=None, gamma=...)`` and centre-padded to the longest filter of that
-harmonic (``ks_h`` taps). Frame ``n`` is the inner product of the filter with
-the zero-padded waveform centred on sample ``n * hop_length`` (so there are
-``1 + N // hop_length`` frames); the feature is its magnitude.
+norm=None, gamma=...)`` (built by ``wavelets.hann_wavelets``), centre-padded
+to the longest filter of that harmonic (``ks_h`` taps). Frame ``n`` is the
+inner product of the filter with the zero-padded waveform centred on sample
+``n * hop_length`` (so there are ``1 + N // hop_length`` frames); the feature
+is its magnitude.
 
 Evaluation: each inner product is computed exactly in the frequency domain
 (real Parseval identity) on frames whose FFT size is the next power of two
@@ -48,9 +49,10 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import librosa
 import numpy as np
 from flax import struct
+
+from mpe_jax.features import wavelets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,19 +160,17 @@ def harmonic_filters(cfg: HCQTConfig, harmonic: float) -> np.ndarray:
   row multiplies the input sample ``n * hop - ks_h // 2 + i`` for frame ``n``.
   """
   freqs = cfg.bin_frequencies(harmonic)
-  norm = 1 if cfg.normalize_filters else None
   if cfg.zero_above_nyquist:
     q = 1.0 / (2.0 ** (1.0 / cfg.bins_per_octave) - 1.0)
-    edge = freqs * (1 + 0.5 * librosa.filters.window_bandwidth('hann') / q)
+    edge = freqs * (1 + 0.5 * wavelets.HANN_BANDWIDTH / q)
     valid = int(np.sum(edge <= cfg.sample_rate / 2.0))
   else:
     valid = len(freqs)
   if valid == 0:
     raise ValueError(f'every filter of harmonic {harmonic} lies above Nyquist')
-  basis, _ = librosa.filters.wavelet(
-      freqs=freqs[:valid], sr=cfg.sample_rate, window='hann', filter_scale=1,
-      pad_fft=False, norm=norm, gamma=cfg.gamma, dtype=np.complex128,
-      alpha=_relative_bandwidth(cfg))
+  basis = wavelets.hann_wavelets(freqs[:valid], cfg.sample_rate,
+                                 _relative_bandwidth(cfg), cfg.gamma,
+                                 l1_normalize=cfg.normalize_filters)
   out = np.zeros((len(freqs), basis.shape[-1]), np.complex128)
   out[:valid] = basis
   return out
