@@ -14,6 +14,7 @@ jemalloc (0.50 samples/s; 90.3 s with the default allocator); peak RSS
   python bench/train_step.py --config=configs/ssmpe.py --batch_size=20
   python bench/train_step.py --batch_size=4 --remat=none  # keep activations
   python bench/train_step.py --batch_size=4 --conv_impl=gemm  # 3x3 in XLA
+  python bench/train_step.py --batch_size=64 --compute_dtype=bfloat16  # GPU
 
 On a GPU or TPU (or with ``--peak_tflops``) it also prints the model FLOPs
 utilisation: the analytic FLOPs per step (``bench/flops.py``) per second over
@@ -74,7 +75,8 @@ def load_config(spec: str):
 
 
 def setup(spec: str, batch_size: int, seconds: float,
-          remat: str | None = None, conv_impl: str | None = None):
+          remat: str | None = None, conv_impl: str | None = None,
+          compute_dtype: str | None = None):
   """``(config, tx, scheds, graphdef, state, frontend)`` for a bench step."""
   config = load_config(spec)
   with config.unlocked():
@@ -84,6 +86,8 @@ def setup(spec: str, batch_size: int, seconds: float,
       config.model.remat = remat
     if conv_impl is not None:
       config.model.conv_impl = conv_impl
+    if compute_dtype is not None:
+      config.model.compute_dtype = compute_dtype
   tx, scheds = train.build_optimizer(config)
   graphdef, state = train.init_train_state(config, tx)
   frontend = systems.get_system(config).make_frontend(config)
@@ -116,10 +120,14 @@ def main() -> None:
   parser.add_argument('--conv_impl', default=None,
                       help="config.model.conv_impl ('auto', 'xla', 'gemm', "
                       "'direct'); default: the config's")
+  parser.add_argument('--compute_dtype', default=None,
+                      help="config.model.compute_dtype ('float32', "
+                      "'bfloat16'); default: the config's")
   args = parser.parse_args()
 
   config, tx, scheds, graphdef, state, frontend = setup(
-      args.config, args.batch_size, args.seconds, args.remat, args.conv_impl)
+      args.config, args.batch_size, args.seconds, args.remat, args.conv_impl,
+      args.compute_dtype)
   step = jax.jit(train.make_train_step(graphdef, frontend, tx, scheds, config),
                  donate_argnums=0)
   rng = np.random.default_rng(0)
@@ -144,7 +152,8 @@ def main() -> None:
   ref_s, ref_rss = REFERENCE.get(args.batch_size, (None, None))
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
         f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s, '
-        f'remat {config.model.remat}, conv_impl {config.model.conv_impl}; '
+        f'remat {config.model.remat}, conv_impl {config.model.conv_impl}, '
+        f'compute {config.model.compute_dtype}; '
         f'allocator {os.environ.get("LD_PRELOAD") or "glibc (default)"}')
   print(f'ours: best {best:.2f} s/step, median {med:.2f} s/step '
         f'({ours:.2f} samples/s), first call (compile + step) {first:.1f} s, '
