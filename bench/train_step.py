@@ -3,6 +3,9 @@
 One full SS-MPE step (HCQT of the clean audio, clean + EQ + geometric
 branches, all five losses, backward, clipping, AdamW), jitted with the state
 donated, on random 4-s excerpts, warm (compilation excluded), in one process.
+Devices as the trainer sets them up: on a CPU one device per core (as many
+as divide the batch; ``--cpu_devices=1`` for a single device), the batch
+sharded over them (``parallel.jit_train_step``).
 
 Anchor: the released PyTorch SS-MPE code measured on this same 2-core CPU
 (it cannot run in this environment, so the figures are constants here):
@@ -46,7 +49,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 import flops  # pylint: disable=g-import-not-at-top
 
-from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
+from mpe_jax import parallel, systems, train  # pylint: disable=g-import-not-at-top
 
 # PyTorch reference on this CPU: batch -> (s/step, peak RSS GB).
 REFERENCE = {4: (6.67, 3.9), 20: (39.9, 14.3)}
@@ -123,17 +126,31 @@ def main() -> None:
   parser.add_argument('--compute_dtype', default=None,
                       help="config.model.compute_dtype ('float32', "
                       "'bfloat16'); default: the config's")
+  parser.add_argument('--cpu_devices', type=int, default=None,
+                      help='config.train.cpu_devices (CPU backend: 0 = one '
+                      'per core dividing the batch, as the trainer does; '
+                      "1 = one device); default: the config's")
   args = parser.parse_args()
 
+  # The trainer's device set-up (mpe_jax.main), before JAX starts.
+  requested = args.cpu_devices
+  if requested is None:
+    requested = int(load_config(args.config).train.get('cpu_devices', 0))
+  parallel.set_cpu_devices(parallel.cpu_device_count(
+      args.batch_size, parallel.available_cpus(), requested))
   config, tx, scheds, graphdef, state, frontend = setup(
       args.config, args.batch_size, args.seconds, args.remat, args.conv_impl,
       args.compute_dtype)
-  step = jax.jit(train.make_train_step(graphdef, frontend, tx, scheds, config),
-                 donate_argnums=0)
+  # The trainer's step: batch sharded over every device, state replicated
+  # and donated.
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(state, mesh)
+  step = parallel.jit_train_step(
+      train.make_train_step(graphdef, frontend, tx, scheds, config), mesh)
   rng = np.random.default_rng(0)
 
   def batch():
-    return random_batch(config, rng)
+    return parallel.to_global(random_batch(config, rng), mesh)
 
   t0 = time.perf_counter()
   state, metrics = step(state, batch())
@@ -150,7 +167,8 @@ def main() -> None:
   rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
   ours = args.batch_size / med
   ref_s, ref_rss = REFERENCE.get(args.batch_size, (None, None))
-  print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
+  print(f'device: {jax.devices()[0].device_kind} x {jax.device_count()}, '
+        f'{os.cpu_count()} CPUs; '
         f'config {args.config}, batch {args.batch_size} x {args.seconds:g} s, '
         f'remat {config.model.remat}, conv_impl {config.model.conv_impl}, '
         f'compute {config.model.compute_dtype}; '

@@ -155,6 +155,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.eval_every = 250  # steps between validations
   config.train.checkpoint_every = 250  # steps between 'latest' checkpoints
   config.train.early_stop_patience = 58  # validations w/o best improvement
+  # CPU devices (the CPU backend only; accelerators are unaffected): 0 = one
+  # per core, as many as divide the batch (data parallel over the cores:
+  # faster than one device on 2 cores, docs/scaling.md); n = exactly n.
+  config.train.cpu_devices = 0
   # Parameters to start a fresh run from (a workdir or checkpoint step dir;
   # fine-tuning); '' = random initialisation. Ignored when resuming.
   config.train.init_checkpoint = ''

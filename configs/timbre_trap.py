@@ -140,6 +140,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.eval_every = 250  # steps between validations
   config.train.checkpoint_every = 250  # steps between 'latest' checkpoints
   config.train.early_stop_patience = 0  # 0: no early stopping (reference)
+  config.train.cpu_devices = 0  # CPU backend: 0 = one per core (configs/ssmpe.py)
   # Parameters to start a fresh run from (a workdir or checkpoint step dir);
   # '' = random initialisation. Ignored when resuming.
   config.train.init_checkpoint = ''

@@ -61,7 +61,7 @@ def main(argv):
   tf.config.set_visible_devices([], 'GPU')  # TF reads data; JAX owns GPUs.
   import jax  # pylint: disable=g-import-not-at-top
   from mpe_jax import parallel  # pylint: disable=g-import-not-at-top
-  if not _start_devices(parallel):
+  if not _set_cpu_devices(parallel) or not _start_devices(parallel):
     sys.exit(1)
   if jax.process_index() != 0:  # only process 0 logs progress
     logging.set_verbosity(logging.WARNING)
@@ -77,6 +77,24 @@ def main(argv):
     print(f'mpe_jax: error: {type(e).__name__}: {" ".join(str(e).split())}',
           file=sys.stderr)
     sys.exit(1)
+
+
+def _set_cpu_devices(parallel) -> bool:
+  """One CPU device per core (``config.train.cpu_devices``), before JAX
+  starts; not for ``--distributed`` runs, whose launchers choose. False after
+  a config error."""
+  if FLAGS.distributed:
+    return True
+  train_cfg = FLAGS.config.train
+  try:
+    count = parallel.cpu_device_count(int(train_cfg.batch_size),
+                                      parallel.available_cpus(),
+                                      int(train_cfg.get('cpu_devices', 0)))
+  except ValueError as e:
+    print(f'mpe_jax: error: {e}', file=sys.stderr)
+    return False
+  parallel.set_cpu_devices(count)
+  return True
 
 
 def _start_devices(parallel) -> bool:

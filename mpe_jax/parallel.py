@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 from typing import Any, Callable, Mapping
 
@@ -87,6 +88,66 @@ def initialize_distributed(*, coordinator_address: str | None = None,
   logging.info('Distributed runtime: process %d of %d, %d local / %d global '
                'devices.', jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
+
+
+# ------------------------------------------------- CPU devices per process ---
+# XLA:CPU runs one program per device, each op spread over the cores by an
+# intra-op thread pool; this model's ops (small convolutions, elementwise
+# passes) spread poorly, and its step has serial stretches. Splitting the
+# batch over one CPU device per core instead runs the programs side by side:
+# the SS-MPE step at batch 4 on 2 cores ran 1.07-1.34x faster (paired
+# medians) with 2 devices than with 1 (docs/scaling.md, "One CPU device per
+# core").
+
+
+def cpu_device_count(batch_size: int, cpus: int, requested: int = 0) -> int:
+  """CPU devices for a process: ``requested`` if > 0, else the largest count
+  that is at most ``cpus`` and divides ``batch_size`` (at least 1)."""
+  if requested < 0:
+    raise ValueError(f'config.train.cpu_devices must be >= 0 (0: one per '
+                     f'core), got {requested}')
+  if requested:
+    return requested
+  return max(d for d in range(1, max(1, min(cpus, batch_size)) + 1)
+             if batch_size % d == 0)
+
+
+def available_cpus() -> int:
+  """CPU cores this process may run on (its affinity mask where known)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # not on Linux
+    return os.cpu_count() or 1
+
+
+def set_cpu_devices(count: int) -> bool:
+  """Asks JAX for ``count`` CPU devices; must run before JAX's first device
+  query. A device count already given in ``XLA_FLAGS``
+  (``--xla_force_host_platform_device_count``) wins: False then, or when the
+  backends already exist; True when set. Accelerators are unaffected."""
+  if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS',
+                                                              ''):
+    return False
+  try:
+    jax.config.update('jax_num_cpu_devices', int(count))
+  except RuntimeError:  # backends initialised: too late, keep what exists
+    return False
+  return True
+
+
+def evaluation_mesh(mesh: Mesh) -> Mesh:
+  """The mesh for validation and evaluation programs.
+
+  Those run replicated (every device computes the whole batch). On a single
+  process with several CPU devices that would repeat the same work once per
+  device on the same cores, so there it is the first device alone (whose
+  program still uses every core); otherwise ``mesh`` itself.
+  """
+  devices = list(mesh.devices.flat)
+  if (len(devices) > 1 and jax.process_count() == 1
+      and all(d.platform == 'cpu' for d in devices)):
+    return make_mesh(devices[:1])
+  return mesh
 
 
 # ------------------------------------------------------- mesh & shardings ---

@@ -77,6 +77,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.optim.plateau.mode must be 'min' or 'max'.")
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
+  if int(config.train.get('cpu_devices', 0)) < 0:
+    raise ValueError('config.train.cpu_devices must be >= 0 (0: one per '
+                     'core).')
   if config.model.compute_dtype not in COMPUTE_DTYPES:
     raise ValueError(f'config.model.compute_dtype must be one of '
                      f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')
@@ -431,8 +434,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
 
   train_step = parallel.jit_train_step(
       make_train_step(graphdef, frontend, tx, scheds, config), mesh)
+  # Validation and evaluation run replicated over eval_mesh: the whole mesh,
+  # or one device where several CPU devices share the cores
+  # (parallel.evaluation_mesh); eval_params puts the parameters there.
+  eval_mesh = parallel.evaluation_mesh(mesh)
   eval_loss = parallel.jit_eval_step(
-      make_eval_loss(graphdef, frontend, config), mesh)
+      make_eval_loss(graphdef, frontend, config), eval_mesh)
+
+  def eval_params(params):
+    return (params if eval_mesh is mesh
+            else jax.device_put(params, parallel.replicated(eval_mesh)))
   # Evaluation: whole-track salience from one compiled program per length
   # bucket instead of one per track length (inference.BucketedSalience).
   predict = inference.BucketedSalience(
@@ -452,6 +463,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   val_key = jax.random.key(config.seed + 1, impl=PRNG_IMPL)
 
   def validate(step: int, params) -> dict[str, float]:
+    params = eval_params(params)
     out = {}
     for name, tracks in val_tracks.items():
       losses = validation_losses(eval_loss, params, tracks, n_excerpt,
@@ -469,6 +481,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   results: dict[str, Any] = {}
 
   def final_evaluation(params, title: str) -> dict[str, Any]:
+    params = eval_params(params)
     means, tracks = {}, {}
     for name in config.eval.evaluation_sets:
       set_tracks = val_tracks.get(name) or pipeline.eval_tracks(config, name)

@@ -53,10 +53,23 @@ def test_config_typo_fails_fast_with_the_valid_keys():
   assert proc.returncode == 2
   assert proc.stderr.count('\n') == 1, proc.stderr
   assert ('error: unknown config key --config.train.batch_sise; valid keys '
-          'of config.train: batch_size, checkpoint_every, '
+          'of config.train: batch_size, checkpoint_every, cpu_devices, '
           'early_stop_patience, eval_every, init_checkpoint, log_every, '
           'num_steps'
           ) in proc.stderr
+  assert not os.path.exists('/nonexistent/never_created')
+
+
+def test_negative_cpu_device_count_is_one_line_before_jax_starts():
+  proc = subprocess.run(
+      [sys.executable, '-m', 'mpe_jax.main',
+       '--config=configs/ssmpe.py:quick', '--config.train.cpu_devices=-1',
+       '--workdir=/nonexistent/never_created'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1] == (
+      'mpe_jax: error: config.train.cpu_devices must be >= 0 (0: one per '
+      'core), got -1'), proc.stderr
   assert not os.path.exists('/nonexistent/never_created')
 
 

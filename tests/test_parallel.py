@@ -163,3 +163,46 @@ def test_preemption_watch_turns_sigterm_into_a_stop():
     os.kill(os.getpid(), signal.SIGTERM)
     assert watch.reached(2)
   assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_cpu_device_count_is_one_per_core_dividing_the_batch():
+  assert parallel.cpu_device_count(4, 2) == 2
+  assert parallel.cpu_device_count(20, 16) == 10  # 16 does not divide 20
+  assert parallel.cpu_device_count(7, 4) == 1
+  assert parallel.cpu_device_count(2, 8) == 2  # never more than the batch
+  assert parallel.cpu_device_count(20, 1) == 1
+  assert parallel.cpu_device_count(20, 16, requested=3) == 3
+  with pytest.raises(ValueError, match='cpu_devices must be >= 0'):
+    parallel.cpu_device_count(4, 2, requested=-1)
+  assert parallel.available_cpus() >= 1
+
+
+def test_set_cpu_devices_defers_to_xla_flags_and_to_started_backends():
+  # The suite runs with --xla_force_host_platform_device_count=4 (conftest),
+  # and the backends exist by now: either way nothing changes.
+  assert jax.device_count() == 4
+  assert parallel.set_cpu_devices(2) is False
+  assert jax.device_count() == 4
+
+
+def test_evaluation_mesh_is_one_device_for_cpu_devices_sharing_cores():
+  mesh = parallel.make_mesh()
+  eval_mesh = parallel.evaluation_mesh(mesh)
+  assert list(eval_mesh.devices.flat) == [jax.devices()[0]]
+  single = parallel.make_mesh(jax.devices()[:1])
+  assert parallel.evaluation_mesh(single) is single
+
+
+def test_set_cpu_devices_in_a_fresh_process():
+  """A fresh process without XLA_FLAGS gets cpu_device_count's devices."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  code = ('import jax\n'
+          'from mpe_jax import parallel\n'
+          'n = parallel.cpu_device_count(6, 3)\n'
+          'assert parallel.set_cpu_devices(n)\n'
+          'print(jax.device_count())\n')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                       text=True, env=env, timeout=300, check=True)
+  assert out.stdout.split()[-1] == '3'
