@@ -100,12 +100,17 @@ def initialize_distributed(*, coordinator_address: str | None = None,
 # core").
 
 
-def cpu_device_count(batch_size: int, cpus: int, requested: int = 0) -> int:
-  """CPU devices for a process: ``requested`` if > 0, else the largest count
-  that is at most ``cpus`` and divides ``batch_size`` (at least 1)."""
+def check_cpu_devices(requested: int) -> None:
+  """Raises a one-line ValueError unless ``config.train.cpu_devices >= 0``."""
   if requested < 0:
     raise ValueError(f'config.train.cpu_devices must be >= 0 (0: one per '
                      f'core), got {requested}')
+
+
+def cpu_device_count(batch_size: int, cpus: int, requested: int = 0) -> int:
+  """CPU devices for a process: ``requested`` if > 0, else the largest count
+  that is at most ``cpus`` and divides ``batch_size`` (at least 1)."""
+  check_cpu_devices(requested)
   if requested:
     return requested
   return max(d for d in range(1, max(1, min(cpus, batch_size)) + 1)

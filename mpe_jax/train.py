@@ -77,9 +77,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("config.optim.plateau.mode must be 'min' or 'max'.")
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
-  if int(config.train.get('cpu_devices', 0)) < 0:
-    raise ValueError('config.train.cpu_devices must be >= 0 (0: one per '
-                     'core).')
+  parallel.check_cpu_devices(int(config.train.get('cpu_devices', 0)))
   if config.model.compute_dtype not in COMPUTE_DTYPES:
     raise ValueError(f'config.model.compute_dtype must be one of '
                      f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')

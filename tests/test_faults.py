@@ -44,12 +44,17 @@ def _assert_same_state(a, b):
 # -------------------------------------------------------------- typos ---
 
 
-def test_config_typo_fails_fast_with_the_valid_keys():
-  proc = subprocess.run(
+def _main_with(override: str) -> subprocess.CompletedProcess:
+  """The training command on the quick config with one bad override."""
+  return subprocess.run(
       [sys.executable, '-m', 'mpe_jax.main',
-       '--config=configs/ssmpe.py:quick', '--config.train.batch_sise=4',
+       '--config=configs/ssmpe.py:quick', override,
        '--workdir=/nonexistent/never_created'],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_config_typo_fails_fast_with_the_valid_keys():
+  proc = _main_with('--config.train.batch_sise=4')
   assert proc.returncode == 2
   assert proc.stderr.count('\n') == 1, proc.stderr
   assert ('error: unknown config key --config.train.batch_sise; valid keys '
@@ -61,11 +66,7 @@ def test_config_typo_fails_fast_with_the_valid_keys():
 
 
 def test_negative_cpu_device_count_is_one_line_before_jax_starts():
-  proc = subprocess.run(
-      [sys.executable, '-m', 'mpe_jax.main',
-       '--config=configs/ssmpe.py:quick', '--config.train.cpu_devices=-1',
-       '--workdir=/nonexistent/never_created'],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  proc = _main_with('--config.train.cpu_devices=-1')
   assert proc.returncode == 1
   assert proc.stderr.strip().splitlines()[-1] == (
       'mpe_jax: error: config.train.cpu_devices must be >= 0 (0: one per '

@@ -206,3 +206,10 @@ def test_set_cpu_devices_in_a_fresh_process():
   out = subprocess.run([sys.executable, '-c', code], capture_output=True,
                        text=True, env=env, timeout=300, check=True)
   assert out.stdout.split()[-1] == '3'
+
+
+def test_validate_config_rejects_a_negative_cpu_device_count(config):
+  bad = config.copy_and_resolve_references()
+  bad.train.cpu_devices = -2
+  with pytest.raises(ValueError, match=r'cpu_devices must be >= 0 .*got -2'):
+    train.validate_config(bad)
