@@ -14,7 +14,6 @@ INSTALL_REQUIRES = [
     # tensorflow-datasets imports it but only declares it for old Pythons.
     'importlib_resources',
     'array_record',  # prepared corpus shards (data_pipelines.prepared)
-    'soxr',  # resampling (data_pipelines.audio)
     'librosa==0.11.0',
     'mir_eval==0.8.2',
     'ml_collections==1.1.0',
@@ -41,10 +40,20 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mpe_jax', 'mpe_jax.*',
                                     'data_pipelines', 'data_pipelines.*']),
+    # The shipped models (mpe_jax/pretrained/<name>/).
+    package_data={'mpe_jax.pretrained': ['*/params.npz', '*/config.json',
+                                         '*/params.sha256', '*/MODEL_CARD.md']},
     python_requires='>=3.11',
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        'test': ['pytest', 'pytest-xdist', 'hypothesis', 'nbformat'],
+        # The tests, the notebook's test (IPython.display, nbformat) and the
+        # music21 corpus of the shipped model's recipe (data_pipelines.pieces).
+        'test': ['pytest', 'pytest-xdist', 'hypothesis', 'nbformat', 'ipython',
+                 'music21==10.5.1'],
+        # The notebook outside Colab/Jupyter.
+        'notebook': ['ipython'],
+        # Making the shipped model's training data (configs/pretrained.py).
+        'recipe': ['music21==10.5.1'],
         'gpu': ['jax[cuda12]==0.10.2'],
         'tpu': ['jax[tpu]==0.10.2'],
     },
