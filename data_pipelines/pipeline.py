@@ -221,6 +221,10 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     return pseudo_labels.open_source(
         config.data.get('pseudo_label_dir', ''), seed=config.seed,
         use_labels=use_labels, **kwargs)
+  if name == 'gm_renders/train':
+    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    return gm_renders.open_source(config.data.data_dir, seed=config.seed,
+                                  use_labels=use_labels, **kwargs)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(
@@ -232,7 +236,8 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
                      "are 'synthetic/train', 'synthetic_mixtures/train', "
                      "'synthetic_drums/train', 'fluidsynth/train', "
-                     "'pseudo_labels/train' and '<corpus>/<split>'.") from error
+                     "'gm_renders/train', 'pseudo_labels/train' and "
+                     "'<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
       data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,
@@ -624,6 +629,15 @@ def _fluidsynth_set(split: str) -> EvalLoader:
   return load
 
 
+def _gm_renders_set(split: str) -> EvalLoader:
+  def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
+    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    reader = gm_renders.GMRenders()  # fixed sets: corpus seed 0, defaults
+    return reader.eval_tracks(split, sample_rate=config.hcqt.sample_rate,
+                              hop_length=config.hcqt.hop_length)
+  return load
+
+
 # name -> loader(config) -> list[Track]. Extend with register_eval_set.
 EVAL_SETS: dict[str, EvalLoader] = {
     'synthetic_mixtures/valid': _synthetic_mixtures('valid'),
@@ -634,6 +648,14 @@ EVAL_SETS: dict[str, EvalLoader] = {
     # FluidSynth source; needs the fluidsynth program and soundfont.
     'fluidsynth/valid': _fluidsynth_set('valid'),
     'fluidsynth/test': _fluidsynth_set('test'),
+    # Performed General-MIDI renders (data_pipelines/gm_renders.py), always
+    # the same tracks: 'valid' (training soundfonts and programs, other
+    # pieces) selects the shipped model; 'test' (held-out soundfont,
+    # programs and pieces) and 'chorales' (Bach chorales, evaluation only)
+    # score it.
+    'gm_renders/valid': _gm_renders_set('valid'),
+    'gm_renders/test': _gm_renders_set('test'),
+    'gm_renders/chorales': _gm_renders_set('chorales'),
 }
 EVAL_SETS.update({
     f'{cls.name}/{split}': _corpus_set(cls.name, split)

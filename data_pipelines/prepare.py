@@ -9,6 +9,9 @@ given with ``--splits``). Training then streams excerpts from the shards
 (``config.data.data_dir=<data_dir>``). ``--dataset=fluidsynth`` renders MIDI
 instead: the ``.mid`` files under ``--manual_dir``, or, without it,
 ``--num_tracks`` random progressions of ``--seconds`` each per split.
+``--dataset=gm_renders`` makes the performed, augmented General-MIDI renders
+of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the train split's
+size, default 480 tracks of 20 s; ``--splits=train`` is what training reads).
 
 The grid flags must match the training config (``config.hcqt``); the
 pipeline refuses shards made for another grid. A missing or corrupt file
@@ -38,7 +41,7 @@ from data_pipelines import prepared
 
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Corpus name: ' + ', '.join(
-        sorted(catalog.CORPORA) + ['fluidsynth']) + '.')
+        sorted(catalog.CORPORA) + ['fluidsynth', 'gm_renders']) + '.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', '', 'The downloaded corpus directory (docs/datasets.md); '
     'for fluidsynth, a folder of .mid files ("" = random progressions).')
@@ -64,8 +67,9 @@ _BINS_PER_OCTAVE = flags.DEFINE_integer('bins_per_octave', 60, 'Label grid.')
 _N_BINS = flags.DEFINE_integer('n_bins', 440, 'Label bins.')
 _SEED = flags.DEFINE_integer('seed', 0, 'fluidsynth: progression seed.')
 _NUM_TRACKS = flags.DEFINE_integer(
-    'num_tracks', 1000, 'fluidsynth: progressions per split (valid and test '
-    'get a twentieth, at least 1).')
+    'num_tracks', None, 'fluidsynth: progressions per split (default 1000; '
+    'valid and test get a twentieth, at least 1); gm_renders: train tracks '
+    '(default 480).')
 _SECONDS = flags.DEFINE_float('seconds', 10.0,
                               'fluidsynth: seconds per progression.')
 
@@ -75,7 +79,7 @@ _USER_ERRORS = (corpus_lib.DatasetNotFoundError, corpus_lib.AnnotationError,
 
 
 def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
-                num_tracks: int = 1000,
+                num_tracks: int | None = None,
                 seconds: float = 10.0) -> corpus_lib.Corpus:
   """The reader of ``dataset`` at ``manual_dir``.
 
@@ -83,15 +87,20 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
     ValueError: unknown dataset name.
     DatasetNotFoundError: the directory does not exist (one line).
   """
+  if dataset == 'gm_renders':
+    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    return gm_renders.GMRenders(
+        seed=seed, n_tracks={'train': num_tracks} if num_tracks else None)
   if dataset == 'fluidsynth':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+    num_tracks = num_tracks or 1000
     small = max(1, num_tracks // 20)
     return fluidsynth_render.FluidSynthCorpus(
         manual_dir, seed=seed, seconds=seconds,
         n_tracks={'train': num_tracks, 'valid': small, 'test': small})
   if dataset not in catalog.CORPORA:
     raise ValueError(f'Unknown --dataset={dataset!r}; choose from '
-                     f'{", ".join(sorted(catalog.CORPORA) + ["fluidsynth"])}.')
+                     f'{", ".join(sorted(catalog.CORPORA) + ["fluidsynth", "gm_renders"])}.')
   return catalog.CORPORA[dataset](manual_dir)
 
 
