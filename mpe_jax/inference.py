@@ -426,12 +426,14 @@ class Predictor:
     return np.concatenate(blocks, axis=-1)
 
 
-def load_predictor(checkpoint: str, *, prefer: str = 'best',
+def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
                    chunk_seconds: float = 20.0,
                    batch_size: int = 4) -> Predictor:
-  """Loads a checkpoint (workdir, checkpoints dir or step dir) for inference.
+  """Loads a model for inference: the shipped one (``checkpoint=None``, a
+  shipped model's name or folder, ``mpe_jax.pretrained``) or a checkpoint
+  (workdir, checkpoints dir or step dir).
 
-  The config stored with the checkpoint rebuilds the system and the model; no
+  The config stored with the model rebuilds the system and the model; no
   config file is needed.
 
   Raises:
@@ -439,8 +441,17 @@ def load_predictor(checkpoint: str, *, prefer: str = 'best',
       unreadable files, or parameters that do not fit the stored config (one
       line naming the directory).
   """
+  from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
   from mpe_jax import train  # pylint: disable=g-import-not-at-top
 
+  if checkpoint is None or pretrained.is_model_dir(os.fspath(checkpoint)) or (
+      not os.path.exists(checkpoint) and checkpoint in pretrained.available()):
+    name = pretrained.DEFAULT if checkpoint is None else os.fspath(checkpoint)
+    config, params = pretrained.load(name)
+    directory = name if os.path.isdir(name) else pretrained.model_dir(name)
+    logging.info('Loaded the shipped model %s.', directory)
+    return Predictor(config, params, step_dir=directory,
+                     chunk_seconds=chunk_seconds, batch_size=batch_size)
   step_dir = checkpointing.find_checkpoint(os.fspath(checkpoint),
                                            prefer=prefer)
   try:

@@ -412,9 +412,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     # on CPU than one jitted init; then replicate over the mesh.
     state = parallel.replicate(_init(), mesh)
     if config.train.init_checkpoint:
-      step_dir = checkpointing.find_checkpoint(config.train.init_checkpoint)
-      loaded = checkpointing.restore_params_from(step_dir, abstract_state)
-      state = state.replace(params=loaded.params)
+      from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
+      if pretrained.is_model_dir(config.train.init_checkpoint):
+        # A shipped model's folder (its params.npz, checked by its hash).
+        _, params = pretrained.load(config.train.init_checkpoint)
+        state = state.replace(params=parallel.replicate(params, mesh))
+        step_dir = config.train.init_checkpoint
+      else:
+        step_dir = checkpointing.find_checkpoint(config.train.init_checkpoint)
+        loaded = checkpointing.restore_params_from(step_dir, abstract_state)
+        state = state.replace(params=loaded.params)
       logging.info('Initialised parameters from %s.', step_dir)
     start = 0
   start = int(state.step)

@@ -1,7 +1,11 @@
-"""Transcribe audio files with a trained checkpoint.
+"""Transcribe audio files with the shipped model or a trained checkpoint.
 
+    python -m mpe_jax.transcribe --output_dir=out song.wav     # shipped model
     python -m mpe_jax.transcribe --checkpoint=runs/quick [--output_dir=out] \\
         [--formats=txt,csv,mid,png,npz] song.wav more_songs/ ...
+
+Without ``--checkpoint`` the model shipped in the package
+(``mpe_jax/pretrained/``, ``pretrained.DEFAULT``) is used.
 
 Reads any format libsndfile (or, failing that, librosa/ffmpeg) decodes, at any
 sample rate and channel count (averaged to mono, resampled to the model rate,
@@ -52,9 +56,9 @@ AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3',
                     '.aif', '.aiff', '.aifc', '.au', '.snd', '.w64', '.rf64',
                     '.caf', '.m4a', '.mp4', '.aac', '.wma')
 
-USAGE = """Transcribe audio files with a trained mpe_jax checkpoint.
+USAGE = """Transcribe audio files with mpe_jax (the shipped model by default).
 
-Usage: python -m mpe_jax.transcribe --checkpoint=DIR [--output_dir=OUT]
+Usage: python -m mpe_jax.transcribe [--checkpoint=DIR] [--output_dir=OUT]
            [--formats=txt,csv,mid,png,npz] AUDIO_FILE_OR_FOLDER...
 """
 
@@ -399,12 +403,19 @@ def summary(results: Sequence[FileResult]) -> str:
 # -------------------------------------------------------------------- CLI ---
 
 
+def _default_model() -> str:
+  from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
+  return pretrained.DEFAULT
+
+
 def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
 
   fv = flags.FlagValues()
   flags.DEFINE_string('checkpoint', None, 'Checkpoint: a training workdir, '
-                      'its checkpoints/ folder, or one step folder.',
+                      'its checkpoints/ folder, one step folder, or a shipped '
+                      'model (its name or folder); default: the shipped '
+                      'model mpe_jax/pretrained/' + _default_model() + '.',
                       flag_values=fv)
   flags.DEFINE_enum('prefer', 'best', ['best', 'latest'], 'In a workdir, use '
                     'the best (validation) or the latest checkpoint.',
@@ -446,8 +457,6 @@ def run(argv: Sequence[str]) -> int:
       return command(inputs)
 
   def command(inputs: list[str]) -> int:
-    if not fv.checkpoint:
-      raise cli.UsageError('--checkpoint is required')
     if not inputs:
       raise cli.UsageError('give at least one audio file or folder')
     unknown = sorted(set(fv.formats) - set(outputs_lib.FORMATS))

@@ -25,6 +25,7 @@ NOT_DECLARED = {
     # makes it), never in mpe_jax's.
     ('bench/basic_pitch_child.py', 'basic_pitch'),
     ('bench/basic_pitch_child.py', 'librosa'),
+    ('bench/basic_pitch_multipitch.py', 'basic_pitch'),
 }
 
 

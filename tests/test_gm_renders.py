@@ -194,3 +194,21 @@ def test_prepared_renders_train(tmp_path):
                                   fmin=27.5, bins_per_octave=60, n_bins=440)
   audio, labels = source.item(0, RATE)
   assert audio.shape == (RATE,) and labels.shape == (440, 1 + RATE // 256)
+
+
+def test_the_recipe_config():
+  from configs import pretrained as recipe  # pylint: disable=g-import-not-at-top
+  from mpe_jax import train  # pylint: disable=g-import-not-at-top
+  config = recipe.get_config()
+  train.validate_config(config)
+  weights = config.loss_weights
+  assert {k for k in weights if weights[k] > 0} == {
+      'supervised', 'timbre', 'percussion', 'geometric'}  # ISMIR 'total'
+  assert config.data.mixture.sources == ('gm_renders/train',)
+  assert config.eval.best_metric == 'gm_renders/valid/f1'
+  for name in (*config.eval.validation_sets, *config.eval.evaluation_sets):
+    assert name in pipeline.EVAL_SETS
+  assert 'chorales' not in ' '.join(config.eval.validation_sets)
+  assert recipe.get_config('quick').train.num_steps == 40
+  with pytest.raises(ValueError, match='unknown configs/pretrained.py'):
+    recipe.get_config('nope')
