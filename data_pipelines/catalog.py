@@ -15,6 +15,10 @@ from data_pipelines import egmd
 from data_pipelines import fma
 from data_pipelines import guitarset
 from data_pipelines import maestro
+from data_pipelines import medleydb
+from data_pipelines import mir1k
+from data_pipelines import mir_st500
+from data_pipelines import musdb18
 from data_pipelines import musicnet
 from data_pipelines import nsynth
 from data_pipelines import su
@@ -25,7 +29,8 @@ CORPORA: dict[str, type[corpus.Corpus]] = {
     cls.name: cls for cls in (
         nsynth.NSynth, urmp.URMP, bach10.Bach10, su.Su, trios.TRIOS,
         musicnet.MusicNet, guitarset.GuitarSet, egmd.EGMD, fma.FMA,
-        maestro.MAESTRO)
+        maestro.MAESTRO, mir1k.MIR1K, medleydb.MedleyDB, musdb18.MUSDB18,
+        mir_st500.MIRST500)
 }
 
 

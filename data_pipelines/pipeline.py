@@ -87,8 +87,9 @@ from data_pipelines import pseudo_labels
 from data_pipelines import sources as sources_lib
 from data_pipelines import synthetic
 from data_pipelines import tracks
+from data_pipelines import vocal as vocal_lib
 
-TRAIN_SOURCES = ('synthetic', 'nsynth', 'auto', 'mixture')
+TRAIN_SOURCES = ('synthetic', 'nsynth', 'auto', 'mixture', 'vocal')
 NSYNTH_NAME = 'nsynth'
 NSYNTH_SAMPLE_RATE = 16000
 NSYNTH_MIDI_RANGE = (21, 108)  # inclusive, as in the reference
@@ -269,10 +270,11 @@ def _resolve_train_source(config: ml_collections.ConfigDict) -> tuple[str, str]:
   if requested == 'synthetic':
     return 'synthetic', ('Training source: synthetic NSynth-like notes '
                          "(config.data.train_source='synthetic').")
-  if requested == 'mixture':
+  if requested in ('mixture', 'vocal'):
     parts = [f'{name} x{count}' for name, count, _ in mixture_counts(
         config, config.train.batch_size)]
-    return 'mixture', ('Training source: mixture of ' + ', '.join(parts) +
+    kind = 'vocal mixture' if requested == 'vocal' else 'mixture'
+    return requested, (f'Training source: {kind} of ' + ', '.join(parts) +
                        ' per global batch (config.data.mixture).')
   prepared = nsynth_is_prepared(data_dir)
   if requested == 'nsynth':
@@ -553,6 +555,8 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   logging.info(line)
   where = dict(start_step=start_step, process_index=process_index,
                process_count=process_count, local_batch=local_batch)
+  if source == 'vocal':  # mixtures, vocal stems and f0 (data_pipelines/vocal)
+    return vocal_lib.train_batches(config, **where)
   drum_source = _drum_source(config)
   drums = None
   if drum_source is not None:
@@ -661,6 +665,9 @@ EVAL_SETS.update({
     f'{cls.name}/{split}': _corpus_set(cls.name, split)
     for cls in catalog.CORPORA.values() if cls.annotated
     for split in cls.splits})
+# Singing-voice sets ('vocal/<corpus>/<split>'): mixture, vocal stem and f0
+# (data_pipelines/vocal.py; MAJL's vocal system).
+EVAL_SETS.update(vocal_lib.eval_loaders())
 
 
 def register_eval_set(name: str, loader: EvalLoader, *,

@@ -13,6 +13,12 @@ instead: the ``.mid`` files under ``--manual_dir``, or, without it,
 of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the train split's
 size, default 480 tracks of 20 s; ``--splits=train`` is what training reads).
 
+``--vocal`` writes the singing-voice form instead (``data_pipelines/vocal.py``:
+mixture, vocal stem and f0 per track at 16 kHz / hop 320 unless
+``--sample_rate`` / ``--hop_length`` say otherwise) to
+``<data_dir>/vocal/<dataset>/<split>/``, for mir1k, medleydb, musdb18 and
+mir_st500 (MAJL's vocal system, ``configs/majl_vocal.py``).
+
 The grid flags must match the training config (``config.hcqt``); the
 pipeline refuses shards made for another grid. A missing or corrupt file
 stops preparation with a one-line error naming it, unless ``--skip_errors``
@@ -66,6 +72,9 @@ _FMIN = flags.DEFINE_float('fmin', 27.5, 'Label bin 0 (Hz).')
 _BINS_PER_OCTAVE = flags.DEFINE_integer('bins_per_octave', 60, 'Label grid.')
 _N_BINS = flags.DEFINE_integer('n_bins', 440, 'Label bins.')
 _SEED = flags.DEFINE_integer('seed', 0, 'fluidsynth: progression seed.')
+_VOCAL = flags.DEFINE_bool(
+    'vocal', False, 'Write the singing-voice form (mixture, vocal stem, f0; '
+    '16 kHz, hop 320 by default) of mir1k, medleydb, musdb18 or mir_st500.')
 _NUM_TRACKS = flags.DEFINE_integer(
     'num_tracks', None, 'fluidsynth: progressions per split (default 1000; '
     'valid and test get a twentieth, at least 1); gm_renders: train tracks '
@@ -186,6 +195,23 @@ def prepare_split(reader: corpus_lib.Corpus, split: str, data_dir: str, *,
   return directory
 
 
+def _prepare_vocal(reader: corpus_lib.Corpus, splits: Sequence[str]) -> None:
+  """``--vocal``: the singing-voice folders of ``splits``."""
+  from data_pipelines import vocal  # pylint: disable=g-import-not-at-top
+  if getattr(reader, 'stem_names', None) is None and reader.name != (
+      'mir_st500'):
+    raise ValueError(f'--vocal prepares mir1k, medleydb, musdb18 or '
+                     f'mir_st500, not {reader.name}.')
+  rate = _SAMPLE_RATE.value if flags.FLAGS['sample_rate'].present else 16000
+  hop = _HOP_LENGTH.value if flags.FLAGS['hop_length'].present else 320
+  for split in splits:
+    start = time.perf_counter()
+    directory = vocal.prepare_split(reader, split, _DATA_DIR.value,
+                                    sample_rate=rate, hop_length=hop)
+    print(f'{reader.name}/{split}: {directory} '
+          f'({time.perf_counter() - start:.1f} s)', flush=True)
+
+
 def main(argv: Sequence[str]) -> None:
   del argv
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -202,6 +228,9 @@ def main(argv: Sequence[str]) -> None:
       if split not in reader.splits:
         raise ValueError(f'{reader.title} has no split {split!r}; splits: '
                          f'{", ".join(reader.splits)}.')
+    if _VOCAL.value:
+      _prepare_vocal(reader, splits)
+      return
     pool = worker_pool(_WORKERS.value or os.cpu_count() or 1)
     try:
       for split in splits:
