@@ -26,14 +26,34 @@ def cosine_warmup(base_lr: float, warmup_steps: int) -> optax.Schedule:
   return schedule
 
 
+def step_decay(base_lr: float, decay_rate: float,
+               decay_steps: int) -> optax.Schedule:
+  """``lr(t) = base * decay_rate ** floor(t / decay_steps)``.
+
+  MAJL's schedule: Adam at 1e-3, multiplied by 0.98 every 10 epochs
+  (``decay_steps`` = 10 epochs of steps).
+  """
+  if int(decay_steps) <= 0 or not 0.0 < float(decay_rate) <= 1.0:
+    raise ValueError(f'step_decay needs decay_steps > 0 and decay_rate in '
+                     f'(0, 1], got {decay_steps} and {decay_rate}')
+  return optax.exponential_decay(base_lr, int(decay_steps), float(decay_rate),
+                                 staircase=True)
+
+
+SCHEDULES = ('constant', 'cosine_warmup', 'step_decay')
+
+
 def make_schedule(base_lr: float, optim_cfg) -> optax.Schedule:
-  """The schedule named by ``optim_cfg.schedule`` ('constant' | 'cosine_warmup')."""
+  """The schedule named by ``optim_cfg.schedule`` (one of ``SCHEDULES``;
+  'step_decay' reads ``optim_cfg.decay_rate`` and ``decay_steps``)."""
   if optim_cfg.schedule == 'constant':
     return optax.constant_schedule(base_lr)
   if optim_cfg.schedule == 'cosine_warmup':
     return cosine_warmup(base_lr, optim_cfg.warmup_steps)
-  raise ValueError("config.optim.schedule must be 'constant' or "
-                   f"'cosine_warmup', got {optim_cfg.schedule!r}")
+  if optim_cfg.schedule == 'step_decay':
+    return step_decay(base_lr, optim_cfg.decay_rate, optim_cfg.decay_steps)
+  raise ValueError(f'config.optim.schedule must be one of {SCHEDULES}, got '
+                   f'{optim_cfg.schedule!r}')
 
 
 @dataclasses.dataclass(frozen=True)

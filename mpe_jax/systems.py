@@ -20,6 +20,7 @@ import numpy as np
 from mpe_jax.features import cqt as cqt_lib
 from mpe_jax.features import hcqt as hcqt_lib
 from mpe_jax.objectives import majl as majl_objectives
+from mpe_jax.objectives import majl_vocal as majl_vocal_objectives
 from mpe_jax.objectives import salience as salience_objectives
 from mpe_jax.objectives import timbre_trap as timbre_trap_objectives
 
@@ -78,6 +79,15 @@ class System:
     set_metrics: optional ``(per-track scores, tracks) -> {name: float}``:
       set-level scores added to the track means (e.g. a length-weighted
       GNSDR).
+    make_track_evaluator: optional ``(graphdef, frontend, config) ->
+      ((params, track) -> {name: float})`` that scores a track on its own
+      (then evaluation neither computes the salience nor the multi-pitch
+      scores; e.g. separation and melody scores of a cascade).
+    validation_batches: optional ``(tracks, n_samples, chunk, config) ->
+      [batch]``: the validation excerpts as the system's training batches
+      (default: audio, multi-pitch label grids and silent drums).
+    summary: the columns of the table printed after training: (score,
+      header, scale) triples (scale 100 for fractions).
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -90,6 +100,12 @@ class System:
   streaming: Streaming | None = None
   set_metrics: Callable[[list[dict[str, float]], list], dict[str, float]
                         ] | None = None
+  make_track_evaluator: Callable[..., Callable[..., dict[str, float]]
+                                 ] | None = None
+  validation_batches: Callable[..., list] | None = None
+  summary: tuple[tuple[str, str, float], ...] = (
+      ('precision', 'P', 100.0), ('recall', 'R', 100.0),
+      ('accuracy', 'Acc', 100.0), ('f1', 'F1', 100.0))
 
 
 # --------------------------------------------- HCQT salience (SS-MPE, ISMIR) --
@@ -194,10 +210,27 @@ MAJL_SEPARATION = dataclasses.replace(
     set_metrics=majl_objectives.separation_set_metrics,
 )
 
+# MAJL in its original setting: singing-voice separation and vocal pitch on
+# a 16-kHz STFT, a swappable MSS module feeding a swappable PE module
+# (mpe_jax.objectives.majl_vocal, mpe_jax.models.vocal).
+MAJL_VOCAL = System(
+    make_frontend=majl_vocal_objectives.make_frontend,
+    compute_losses=majl_vocal_objectives.compute_losses,
+    salience=majl_vocal_objectives.salience,
+    bin_frequencies=lambda frontend: frontend.bin_frequencies(),
+    frame_times=lambda frontend, n: frontend.frame_times(n),
+    validate=majl_vocal_objectives.validate_config,
+    set_metrics=majl_vocal_objectives.set_metrics,
+    make_track_evaluator=majl_vocal_objectives.track_evaluator,
+    validation_batches=majl_vocal_objectives.validation_batches,
+    summary=majl_vocal_objectives.SUMMARY,
+)
+
 SYSTEMS: dict[str, System] = {'salience': SALIENCE,
                               'timbre_trap': TIMBRE_TRAP,
                               'majl_salience': MAJL_SALIENCE,
-                              'majl_separation': MAJL_SEPARATION}
+                              'majl_separation': MAJL_SEPARATION,
+                              'majl_vocal': MAJL_VOCAL}
 
 
 def get_system(config: ml_collections.ConfigDict) -> System:

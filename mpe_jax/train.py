@@ -28,7 +28,7 @@ from flax import nnx, struct
 from mpe_jax import checkpointing, inference, parallel, schedules, systems
 from mpe_jax.evaluation import multipitch
 from mpe_jax.metric_writers import MetricWriter
-from mpe_jax.models import build_model, count_params, dwm_enabled
+from mpe_jax.models import build_model, count_params, param_groups
 
 
 # PRNG implementation of every key the trainer makes: 'rbg' compiles several
@@ -95,15 +95,15 @@ def build_optimizer(config: ml_collections.ConfigDict
                                dict[str, optax.Schedule]]:
   """AdamW per module group, global-norm clipping.
 
-  Groups: encoder and decoder (``optim.encoder_lr`` / ``decoder_lr``) and,
-  when the model carries MAJL's DWM (``model.dwm.enabled``), 'dwm' with
-  ``optim.dwm_lr``; every group follows the same schedule shape.
+  Groups (``models.param_groups``): encoder and decoder (``optim.encoder_lr``
+  / ``decoder_lr``), or MAJL's vocal cascade's mss and pe
+  (``optim.mss_lr`` / ``pe_lr``); and, when the model carries MAJL's DWM
+  (``model.dwm.enabled``), 'dwm' with ``optim.dwm_lr``. Every group follows
+  the same schedule shape.
   """
   o = config.optim
-  scheds = {'encoder': schedules.make_schedule(o.encoder_lr, o),
-            'decoder': schedules.make_schedule(o.decoder_lr, o)}
-  if dwm_enabled(config.model):
-    scheds['dwm'] = schedules.make_schedule(o.dwm_lr, o)
+  scheds = {g: schedules.make_schedule(o[f'{g}_lr'], o)
+            for g in param_groups(config.model)}
 
   def adamw(schedule):
     return optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
@@ -205,7 +205,8 @@ def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
 
 def evaluate_tracks(predict: Callable, params: Any, tracks: list,
                     system: systems.System, frontend: Any, threshold: float,
-                    track_metrics: Callable | None = None
+                    track_metrics: Callable | None = None,
+                    track_evaluator: Callable | None = None
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
   """mir_eval scores of every track and their mean (host side).
 
@@ -213,18 +214,24 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
   an ``inference.BucketedSalience``: a few compiled shapes for any number of
   track lengths). ``track_metrics(params, track) -> {name: float}`` adds
   system-specific scores (``System.make_track_metrics``),
-  ``System.set_metrics`` set-level ones.
+  ``System.set_metrics`` set-level ones. ``track_evaluator(params, track)``
+  (``System.make_track_evaluator``) replaces the salience and multi-pitch
+  scores altogether.
   """
   bin_freqs = system.bin_frequencies(frontend)
   per_track = []
   for track in tracks:
-    sal = np.asarray(predict(params,
-                             np.asarray(track.audio, np.float32)[None]))[0]
-    est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
-    est_times = system.frame_times(frontend, sal.shape[-1])
-    scores = multipitch.evaluate_multipitch(track.ref_times, track.ref_freqs,
-                                            est_times, est_freqs)
-    scores['peak_salience'] = float(sal.max(axis=0).mean())
+    if track_evaluator is not None:
+      scores = track_evaluator(params, track)
+    else:
+      sal = np.asarray(predict(params,
+                               np.asarray(track.audio, np.float32)[None]))[0]
+      est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
+      est_times = system.frame_times(frontend, sal.shape[-1])
+      scores = multipitch.evaluate_multipitch(track.ref_times,
+                                              track.ref_freqs, est_times,
+                                              est_freqs)
+      scores['peak_salience'] = float(sal.max(axis=0).mean())
     if track_metrics is not None:
       scores.update(track_metrics(params, track))
     scores['name'] = track.name
@@ -264,24 +271,32 @@ def _excerpt_batches(tracks: list, n_samples: int, chunk: int,
 
 def validation_losses(eval_loss: Callable, params: Any, tracks: list,
                       n_samples: int, chunk: int, key: jax.Array,
-                      hcqt_cfg: ml_collections.ConfigDict
+                      config: ml_collections.ConfigDict
                       ) -> dict[str, float]:
-  """Item-weighted mean of the losses over chunks of the validation set."""
+  """Item-weighted mean of the losses over chunks of the validation set
+  (the system's ``validation_batches``, else ``_excerpt_batches``)."""
   sums: dict[str, float] = {}
-  for batch in _excerpt_batches(tracks, n_samples, chunk, hcqt_cfg):
+  make = systems.get_system(config).validation_batches
+  batches = (make(tracks, n_samples, chunk, config) if make is not None
+             else _excerpt_batches(tracks, n_samples, chunk, config.hcqt))
+  for batch in batches:
     n = batch['audio'].shape[0]
     for k, v in _host_scalars(eval_loss(params, batch, key)).items():
       sums[k] = sums.get(k, 0.0) + n * v
   return {k: v / len(tracks) for k, v in sums.items()}
 
 
-def print_table(title: str, results: Mapping[str, Mapping[str, float]]) -> str:
-  """A fixed-width P / R / Acc / F1 table (percent), logged and returned."""
-  lines = [title, f'{"set":<28}{"P":>8}{"R":>8}{"Acc":>8}{"F1":>8}']
+def print_table(title: str, results: Mapping[str, Mapping[str, float]],
+                columns: tuple[tuple[str, str, float], ...] = (
+                    systems.System.summary)) -> str:
+  """A fixed-width table, logged and returned: one row per set, one column
+  per (score, header, scale) of ``columns`` (default P / R / Acc / F1 in
+  percent); '-' where a set has no such score."""
+  lines = [title, f'{"set":<28}' + ''.join(f'{h:>8}' for _, h, _ in columns)]
   for name, r in results.items():
     lines.append(f'{name:<28}' + ''.join(
-        f'{100 * r[k]:8.2f}' for k in ('precision', 'recall', 'accuracy',
-                                       'f1')))
+        f'{scale * r[k]:8.2f}' if k in r else f'{"-":>8}'
+        for k, _, scale in columns))
   text = '\n'.join(lines)
   if jax.process_index() == 0:
     print(text, flush=True)
@@ -457,6 +472,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                                  inference.BUCKETS_PER_OCTAVE))
   track_metrics = (system.make_track_metrics(graphdef, frontend, config)
                    if system.make_track_metrics is not None else None)
+  track_evaluator = (
+      system.make_track_evaluator(graphdef, frontend, config)
+      if system.make_track_evaluator is not None else None)
   writer = MetricWriter(workdir)
 
   # --- validation sets are loaded once and kept (they are validated every
@@ -472,10 +490,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     out = {}
     for name, tracks in val_tracks.items():
       losses = validation_losses(eval_loss, params, tracks, n_excerpt,
-                                 local_batch, val_key, config.hcqt)
+                                 local_batch, val_key, config)
       out.update({f'{name}/{k}': v for k, v in losses.items()})
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
-                                 config.eval.threshold, track_metrics)
+                                 config.eval.threshold, track_metrics,
+                                 track_evaluator)
       out.update({f'{name}/{k}': v for k, v in means.items()})
     # Every process validates (the programs span all devices); process 0's
     # numbers drive the collective decisions that follow (best/plateau/stop).
@@ -492,9 +511,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       set_tracks = val_tracks.get(name) or pipeline.eval_tracks(config, name)
       means[name], tracks[name] = evaluate_tracks(
           predict, params, set_tracks, system, frontend, config.eval.threshold,
-          track_metrics)
+          track_metrics, track_evaluator)
       del set_tracks
-    print_table(title, means)
+    print_table(title, means, system.summary)
     return {'sets': means, 'tracks': tracks}
 
   if config.eval.at_start and start == 0:
