@@ -26,7 +26,8 @@ index) is:
 
 Splits:
 
-* ``train``: soundfonts FluidR3_GM, TimGM6mb and OPL-3 FM; every program but
+* ``train``: soundfonts FluidR3_GM, TimGM6mb, OPL-3 FM and csound's GM bank;
+  every program but
   ``HELD_OUT_PROGRAMS``; generated pieces and music21 train works; 20 s.
 * ``valid`` (model selection): like train, other pieces and works, no
   augmentation but the room; 10 s.
@@ -39,7 +40,8 @@ Splits:
   string and wind programs, the first 10 s of each.
 
 Soundfonts (Debian): ``apt-get install -y fluidsynth fluid-soundfont-gm
-timgm6mb-soundfont opl3-soundfont musescore-general-soundfont-small``.
+timgm6mb-soundfont opl3-soundfont csound-soundfont
+musescore-general-soundfont-small``.
 """
 
 from __future__ import annotations
@@ -63,19 +65,20 @@ SOUNDFONTS = {  # name -> (path, Debian package)
     'fluidr3': ('/usr/share/sounds/sf2/FluidR3_GM.sf2', 'fluid-soundfont-gm'),
     'timgm6mb': ('/usr/share/sounds/sf2/TimGM6mb.sf2', 'timgm6mb-soundfont'),
     'opl3': ('/usr/share/sounds/sf2/OPL-3_FM_128M.sf2', 'opl3-soundfont'),
+    'csound': ('/usr/share/sounds/sf2/sf_GMbank.sf2', 'csound-soundfont'),
     'musescore': ('/usr/share/sounds/sf3/MuseScore_General_Lite.sf3',
                   'musescore-general-soundfont-small'),
 }
-TRAIN_SOUNDFONTS = ('fluidr3', 'timgm6mb', 'opl3')
+TRAIN_SOUNDFONTS = ('fluidr3', 'timgm6mb', 'opl3', 'csound')
 TEST_SOUNDFONT = 'musescore'
 INSTALL = ('apt-get install -y fluidsynth fluid-soundfont-gm '
-           'timgm6mb-soundfont opl3-soundfont '
+           'timgm6mb-soundfont opl3-soundfont csound-soundfont '
            'musescore-general-soundfont-small')
 # General-MIDI programs (0-based) heard only in the test split.
 HELD_OUT_PROGRAMS = (6, 11, 19, 25, 33, 41, 49, 53, 58, 69, 74, 89)
 MAX_POLYPHONY = 6
 MIDI_RANGE = (24, 103)  # labelled pitches (the HCQT grid spans 21-108)
-DEFAULT_TRACKS = {'train': 480, 'valid': 16, 'test': 24, 'chorales': 24}
+DEFAULT_TRACKS = {'train': 960, 'valid': 16, 'test': 24, 'chorales': 24}
 DEFAULT_SECONDS = {'train': 20.0, 'valid': 10.0, 'test': 10.0,
                    'chorales': 10.0}
 _SPLIT_KEY = {'train': 0, 'valid': 1, 'test': 2, 'chorales': 3}

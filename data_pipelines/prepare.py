@@ -11,7 +11,7 @@ instead: the ``.mid`` files under ``--manual_dir``, or, without it,
 ``--num_tracks`` random progressions of ``--seconds`` each per split.
 ``--dataset=gm_renders`` makes the performed, augmented General-MIDI renders
 of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the train split's
-size, default 480 tracks of 20 s; ``--splits=train`` is what training reads).
+size, default 960 tracks of 20 s; ``--splits=train`` is what training reads).
 
 ``--vocal`` writes the singing-voice form instead (``data_pipelines/vocal.py``:
 mixture, vocal stem and f0 per track at 16 kHz / hop 320 unless
@@ -78,7 +78,7 @@ _VOCAL = flags.DEFINE_bool(
 _NUM_TRACKS = flags.DEFINE_integer(
     'num_tracks', None, 'fluidsynth: progressions per split (default 1000; '
     'valid and test get a twentieth, at least 1); gm_renders: train tracks '
-    '(default 480).')
+    '(default 960).')
 _SECONDS = flags.DEFINE_float('seconds', 10.0,
                               'fluidsynth: seconds per progression.')
 
