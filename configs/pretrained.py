@@ -5,7 +5,7 @@ Gaussian-blurred targets + parabolic-EQ timbre invariance + drum-mixing
 percussion invariance + geometric equivariance, with detached consistency
 targets, on data this project makes itself:
 
-* labelled: 'gm_renders/train', performed General-MIDI renders with three
+* labelled: 'gm_renders/train', 960 performed General-MIDI renders with four
   soundfonts, ~80 programs, polyphony 1-6, rooms, EQ, noise and mixed
   unrelated renders (``data_pipelines/gm_renders.py``; no Bach chorale or
   any other chorale harmonisation is ever read);
@@ -27,8 +27,10 @@ Run (prepare once, then train; rerunning resumes):
   python -m mpe_jax.main --config=configs/pretrained.py \
       --workdir=runs/pretrained --config.data.data_dir=data/prepared
 
-then export the best checkpoint into the package:
-  python -m mpe_jax.pretrained --export=runs/pretrained --name=gm_joint_v1
+then export the best checkpoint into the package, with the peak threshold
+chosen on the validation set (never on a test set):
+  python -m mpe_jax.pretrained --export=runs/pretrained --name=gm_joint_v1 \
+      --calibrate_on=gm_renders/valid
 
 Training stops when gm_renders/valid F1 has not improved for
 ``early_stop_patience`` validations. Expected scores of the shipped model

@@ -150,12 +150,18 @@ def load(name_or_dir: str = DEFAULT
 
 
 def export(checkpoint: str, name: str, *, prefer: str = 'best',
-           root: str = ROOT) -> str:
+           root: str = ROOT, threshold: float | None = None) -> str:
   """Writes ``<root>/<name>/`` (params.npz, config.json, params.sha256)
-  from a run's checkpoint; returns the folder. The model card is written by
-  hand (it quotes the hash printed here)."""
+  from a run's checkpoint; returns the folder. ``threshold`` replaces the
+  run's ``config.eval.threshold`` (the peak threshold chosen on a validation
+  set, ``evaluation.calibration``). The model card is written by hand (it
+  quotes the hash printed here)."""
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   predictor = inference.load_predictor(checkpoint, prefer=prefer)
+  if threshold is not None:
+    if not 0.0 < threshold < 1.0:
+      raise PretrainedError(f'threshold must lie in (0, 1), got {threshold}.')
+    predictor.config.eval.threshold = float(threshold)
   directory = os.path.join(root, name)
   os.makedirs(directory, exist_ok=True)
   arrays = flatten(jax.device_get(predictor.params))

@@ -1,10 +1,15 @@
 r"""Exports a training run's checkpoint as a shipped model.
 
-  python -m mpe_jax.pretrained --export=runs/pretrained --name=gm_joint_v1
+  python -m mpe_jax.pretrained --export=runs/pretrained --name=gm_joint_v1 \
+      --calibrate_on=gm_renders/valid
 
 writes ``mpe_jax/pretrained/<name>/`` (params.npz, config.json,
 params.sha256) from the run's best checkpoint and prints the hash for the
-model card; ``--check=<name>`` loads a shipped model and prints its hash.
+model card. ``--calibrate_on=SET`` first scores the checkpoint on the
+evaluation set SET (a validation set, never a test set) at peak thresholds
+0.05-0.70, prints the mean F1 of each, and stores the best as the shipped
+``config.eval.threshold``; ``--threshold`` sets it by hand. ``--check=<name>``
+loads a shipped model and prints its hash.
 """
 
 from __future__ import annotations
@@ -21,6 +26,35 @@ _NAME = flags.DEFINE_string('name', '', 'Name of the shipped model.')
 _PREFER = flags.DEFINE_enum('prefer', 'best', ('best', 'latest'),
                             'Which checkpoint of a workdir.')
 _CHECK = flags.DEFINE_string('check', '', 'Load and verify a shipped model.')
+_CALIBRATE_ON = flags.DEFINE_string(
+    'calibrate_on', '', 'Evaluation set on which to choose the peak threshold '
+    '(a validation set).')
+_THRESHOLDS = flags.DEFINE_list(
+    'thresholds', [], 'Thresholds of the calibration sweep (default: '
+    '0.05-0.70 in steps of 0.05).')
+_ROOT = flags.DEFINE_string(
+    'root', '', 'Folder to export into (default: the package\'s '
+    'mpe_jax/pretrained).')
+_THRESHOLD = flags.DEFINE_float(
+    'threshold', None, 'Peak threshold to ship (default: the run\'s, or the '
+    'calibrated one).')
+
+
+def _calibrated_threshold(run: str, prefer: str, set_name: str,
+                          thresholds: Sequence[float]) -> float:
+  """The threshold of the best mean F1 on ``set_name`` (prints the sweep)."""
+  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
+  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+  from mpe_jax.evaluation import calibration  # pylint: disable=g-import-not-at-top
+  predictor = inference.load_predictor(run, prefer=prefer)
+  scores = calibration.sweep(predictor,
+                             pipeline.eval_tracks(predictor.config, set_name),
+                             thresholds or calibration.DEFAULT_GRID)
+  chosen = calibration.best(scores)
+  for threshold, f1 in scores.items():
+    mark = '  <- chosen' if threshold == chosen else ''
+    print(f'{set_name} threshold {threshold:.2f}: F1 {100 * f1:.2f}{mark}')
+  return chosen
 
 
 def main(argv: Sequence[str]) -> None:
@@ -32,12 +66,20 @@ def main(argv: Sequence[str]) -> None:
       pretrained.load(_CHECK.value)
       directory = pretrained.model_dir(_CHECK.value)
     elif _EXPORT.value and _NAME.value:
+      threshold = _THRESHOLD.value
+      if threshold is None and _CALIBRATE_ON.value:
+        threshold = _calibrated_threshold(
+            _EXPORT.value, _PREFER.value, _CALIBRATE_ON.value,
+            [float(t) for t in _THRESHOLDS.value])
       directory = pretrained.export(_EXPORT.value, _NAME.value,
-                                    prefer=_PREFER.value)
+                                    prefer=_PREFER.value,
+                                    root=_ROOT.value or pretrained.ROOT,
+                                    threshold=threshold)
     else:
       sys.exit('Usage: python -m mpe_jax.pretrained --export=RUN --name=NAME '
                '| --check=NAME')
-  except (pretrained.PretrainedError, checkpointing.CheckpointError) as error:
+  except (pretrained.PretrainedError, checkpointing.CheckpointError,
+          ValueError) as error:
     sys.exit(f'Error: {" ".join(str(error).split())}')
   npz = os.path.join(directory, 'params.npz')
   print(f'{directory}: params.npz {os.path.getsize(npz) / 1e6:.2f} MB, '
