@@ -3,8 +3,9 @@
 
 Layout (``musdb18hq.zip``, zenodo.org/record/3338373), 44.1 kHz stereo WAV:
 
-  <root>/train/<Artist - Title>/{mixture,drums,bass,other,vocals}.wav   100 songs
-  <root>/test/<Artist - Title>/{mixture,drums,bass,other,vocals}.wav     50 songs
+  <root>/train/<Artist - Title>/<stem>.wav   100 songs
+  <root>/test/<Artist - Title>/<stem>.wav     50 songs
+  (<stem>: mixture, drums, bass, other, vocals)
 
 Splits: the standard 'train' (100) and 'test' (50) folders; 'all' = both.
 (The ``musdb`` package's 14-song validation subset of 'train' is not used

@@ -1,4 +1,4 @@
-"""Short-time Fourier transform and its inverse in pure ``jnp`` (MAJL's front end).
+"""The short-time Fourier transform and its inverse in ``jnp`` (MAJL's STFT).
 
 The MAJL paper reads 16-kHz audio through an STFT with a 2048-sample Hann
 window and a hop of 320 samples (20 ms). Conventions (those of

@@ -21,8 +21,8 @@ filter of its frame's ``confi_mss`` (the frame nearest the sample). Task 2
 blurred by ``config.objectives.target_sigma_bins`` (CREPE's Gaussian
 targets), averaged over bins (CREPE's reduction; Eq. 2 writes a sum, as
 Eq. 1 sums over samples: both are means here, so that neither task's scale
-depends on the excerpt length or the grid size), times the Eq. 8 filter of ``confi_pe`` per frame,
-averaged over frames. Items without stems (without pitch) have no task-1
+depends on the excerpt length or the grid size), times the Eq. 8 filter
+of ``confi_pe`` per frame, averaged over frames. Items without stems (without pitch) have no task-1
 (task-2) loss; each task's per-item losses are scaled so that its batch mean
 is the mean over the items that have it (``majl.scale_to_items``).
 
