@@ -280,7 +280,7 @@ def validation_losses(eval_loss: Callable, params: Any, tracks: list,
   batches = (make(tracks, n_samples, chunk, config) if make is not None
              else _excerpt_batches(tracks, n_samples, chunk, config.hcqt))
   for batch in batches:
-    n = batch['audio'].shape[0]
+    n = len(next(iter(batch.values())))  # items in this chunk
     for k, v in _host_scalars(eval_loss(params, batch, key)).items():
       sums[k] = sums.get(k, 0.0) + n * v
   return {k: v / len(tracks) for k, v in sums.items()}

@@ -25,18 +25,23 @@ from mpe_jax.objectives import majl_vocal  # pylint: disable=wrong-import-positi
 SR = 16000
 
 
+# Test excerpts: the shortest the STFT takes (a multiple of the hop longer
+# than n_fft / 2 = 1024 samples): 1280 samples, 5 frames.
+SEG = 1280
+
+
 def tiny_config(arg='quick', **changes) -> ml_collections.ConfigDict:
-  """The quick config at test size: 0.64-s excerpts, 2 songs of 1.28 s."""
+  """The quick config at test size: 0.08-s excerpts, 2 songs of 1.28 s."""
   config = vocal_config.get_config(arg)
   with config.unlocked():
-    config.data.excerpt_seconds = 0.64
+    config.data.excerpt_seconds = SEG / SR
     config.data.vocal.synthetic_tracks = 2
     config.data.vocal.synthetic_seconds = 1.28
     config.model.mss.channels = (2, 4)
     config.model.mss.n_bins = 256
     config.model.pe.channels = (4, 4)
     config.model.pe.dilations = (1, 12)
-    config.model.dwm.n_frames = 33
+    config.model.dwm.n_frames = 1 + SEG // 320
     config.train.batch_size = 4
     config.train.num_steps = 2
     config.train.log_every = 1
@@ -77,19 +82,23 @@ def test_stft_matches_librosa_and_istft_inverts():
 @pytest.mark.parametrize('mss,pe', [('unet', 'harmof0'), ('resunet', 'crepe')])
 def test_modules_shapes_and_groups(mss, pe):
   config = tiny_config(f'quick,{mss},{pe}')
-  with config.unlocked():
-    if pe == 'crepe':
-      config.model.pe.channels = (4, 4)
   model = build_model(config.model, jax.random.key(0))
   assert set(nnx.to_pure_dict(nnx.state(model, nnx.Param))) == set(
       param_groups(config.model)) == {'mss', 'pe', 'dwm'}
   fe = majl_vocal.make_frontend(config)
+  gd, params = nnx.split(model)
+
+  @jax.jit
+  def forward(p, x):
+    m = nnx.merge(gd, p)
+    mask = m.mss(stft_lib.magnitude(stft_lib.stft(fe.stft, x)))
+    return majl_vocal.cascade(m, x, fe.stft), mask
+
   x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 3200)),
                   jnp.float32)
-  sep, sep_mag, logits = majl_vocal.cascade(model, x, fe.stft)
+  (sep, sep_mag, logits), mask = forward(params, x)
   assert sep.shape == (2, 3200) and sep_mag.shape == (2, 1025, 11)
   assert logits.shape == (2, 360, 11)
-  mask = model.mss(stft_lib.magnitude(stft_lib.stft(fe.stft, x)))
   assert float(mask.min()) >= 0 and float(mask.max()) <= 1
   assert float(jnp.abs(mask[:, 256:]).max()) == 0.0  # above mss.n_bins
 
@@ -113,32 +122,42 @@ def test_losses_follow_labels_confidences_and_the_cascade():
   model = build_model(config.model, jax.random.key(0))
   gd, params = nnx.split(model)
   fe = majl_vocal.make_frontend(config)
-  rng = np.random.default_rng(0)
 
-  def loss(p, b, cfg=config):
-    return majl_vocal.compute_losses(nnx.merge(gd, p), b, None, fe, cfg)
+  def compiled(cfg):
+    """``(params, batch) -> (total, parts, |d parts['pe'] / d mss|_1)``."""
+    def pe_loss(p, b):
+      total, parts = majl_vocal.compute_losses(nnx.merge(gd, p), b, None,
+                                               fe, cfg)
+      return parts['pe'], (total, parts)
 
-  base = _batch(config, rng)
-  total, parts = loss(params, base)
+    def run(p, b):
+      (_, (total, parts)), grad = jax.value_and_grad(pe_loss, has_aux=True)(
+          p, b)
+      return total, parts, sum(jnp.sum(jnp.abs(g))
+                               for g in jax.tree.leaves(grad['mss']))
+    return jax.jit(run)
+
+  joint = compiled(config)
+  base = _batch(config, np.random.default_rng(0))
+  total, parts, pe_to_mss = joint(params, base)
   assert float(parts['mss']) > 0 and float(parts['pe']) > 0
   assert float(total) == pytest.approx(float(parts['mss'] + parts['pe']),
                                        rel=1e-5)  # Eq. 3, all weights 1
+  # The cascade: the PE loss reaches the MSS module through the separation.
+  assert float(pe_to_mss) > 0
   # Confidences below th (0.7) remove a frame from its task (Eqs. 8, 15).
   low = dict(base, confi_mss=jnp.full_like(base['confi_mss'], 0.6),
              confi_pe=jnp.full_like(base['confi_pe'], 0.69))
-  _, parts = loss(params, low)
+  _, parts, _ = joint(params, low)
   assert float(parts['mss']) == 0.0 and float(parts['pe']) == 0.0
   # No stems / no pitch: no task-1 / task-2 loss.
-  _, parts = loss(params, dict(base, has_stems=jnp.zeros(4, bool)))
+  _, parts, _ = joint(params, dict(base, has_stems=jnp.zeros(4, bool)))
   assert float(parts['mss']) == 0.0 and float(parts['pe']) > 0
-  # The cascade: the PE loss reaches the MSS module; the pipeline's not.
-  def pe_grad_norm(cfg):
-    g = jax.grad(lambda p: loss(p, dict(base, has_stems=jnp.zeros(4, bool)),
-                                cfg)[0])(params)
-    return float(sum(jnp.sum(jnp.abs(x))
-                     for x in jax.tree.leaves(g['mss'])))
-  assert pe_grad_norm(config) > 0
-  assert pe_grad_norm(tiny_config('quick,pipeline')) == 0.0
+  _, parts, _ = joint(params, dict(base, has_pitch=jnp.zeros(4, bool)))
+  assert float(parts['mss']) > 0 and float(parts['pe']) == 0.0
+  # The pipeline: a PE loss on the true vocals, none of it in the MSS.
+  _, parts, pe_to_mss = compiled(tiny_config('quick,pipeline'))(params, base)
+  assert float(parts['pe']) > 0 and float(pe_to_mss) == 0.0
 
 
 def test_step_decay_schedule():
@@ -198,10 +217,13 @@ def test_track_evaluator_scores_what_the_segments_compute():
   sep, sal = runner(params, rec.mixture)
   assert sep.shape == rec.mixture.shape and sal.shape == (360, 1 + 24000 //
                                                           320)
-  seg = int(0.64 * SR)  # the first segment is the cascade of its samples
-  direct = majl_vocal.cascade(model, jnp.asarray(rec.mixture[None, :seg]),
+  # The first segment is the cascade of its samples.
+  direct = majl_vocal.cascade(model, jnp.asarray(rec.mixture[None, :SEG]),
                               fe.stft)
-  np.testing.assert_allclose(sep[:seg], np.asarray(direct[0])[0], atol=1e-5)
+  np.testing.assert_allclose(sep[:SEG], np.asarray(direct[0])[0], atol=1e-5)
+  np.testing.assert_allclose(sal[:, :SEG // 320],
+                             jax.nn.sigmoid(direct[2])[0, :, :SEG // 320],
+                             atol=1e-5)
   scores = majl_vocal.track_evaluator(gd, fe, config)(params, track)
   from mpe_jax.evaluation import separation  # pylint: disable=g-import-not-at-top
   assert scores['sdr'] == pytest.approx(separation.sdr(rec.vocals, sep))
@@ -212,6 +234,32 @@ def test_track_evaluator_scores_what_the_segments_compute():
                                   fe.frame_times(sal.shape[-1]), est)
   assert scores['rpa'] == pytest.approx(want['Raw Pitch Accuracy'])
   assert scores['rca'] == pytest.approx(want['Raw Chroma Accuracy'])
+
+
+def test_validation_batches_and_their_item_weighted_losses():
+  config = tiny_config()
+  tracks = (vocal.eval_tracks(config, 'synth_full', 'test')
+            + vocal.eval_tracks(config, 'synth_pe', 'test')[:1])
+  batches = majl_vocal.validation_batches(tracks, SEG, 2, config)
+  assert [len(b['mixture']) for b in batches] == [2, 1]
+  first, last = batches
+  np.testing.assert_array_equal(first['mixture'][1], tracks[1].audio[:SEG])
+  np.testing.assert_array_equal(first['vocals'][1], tracks[1].vocals[:SEG])
+  rec = vocal.synth_song(0, 'synth_full', 'test', 1, seconds=1.28,
+                         sample_rate=SR, hop_length=320)
+  grid = dict(fmin=config.hcqt.fmin, bins_per_octave=60, n_bins=360)
+  np.testing.assert_array_equal(first['labels'][1],
+                                vocal.f0_grid(rec.f0[:1 + SEG // 320], grid))
+  np.testing.assert_array_equal(first['has_stems'], [True, True])
+  np.testing.assert_array_equal(last['has_stems'], [False])
+  assert last['has_pitch'][0] and not last['vocals'].any()
+  assert all(np.all(b[k] == 1) for b in batches
+             for k in ('confi_mss', 'confi_pe'))  # ground truth (Eq. 5)
+  # Each chunk's losses count once per item: (2 x 1 + 1 x 0) / 3.
+  means = train.validation_losses(
+      lambda params, b, key: {'stems': jnp.mean(b['has_stems'] * 1.0)},
+      None, tracks, SEG, 2, None, config)
+  assert means['stems'] == pytest.approx(2 / 3)
 
 
 # ---------------------------------------------------------------- configs
@@ -278,8 +326,9 @@ def test_stage1_pseudo_labels_stage2(tmp_path, capsys):
   assert json.loads((stage1 / 'eval.json').read_text())['final']
   # Stage II without pseudo-labels: one line naming the command.
   stage2_config = tiny_config('quick,stage2_both')
-  with pytest.raises(FileNotFoundError, match='vocal_pseudo_label'):
-    train.train_and_evaluate(stage2_config, str(tmp_path / 'none'))
+  with pytest.raises(FileNotFoundError, match='vocal_pseudo_label') as info:
+    vocal.open_sources(stage2_config, 4)  # what the trainer opens
+  assert '\n' not in str(info.value)
   pseudo = tmp_path / 'pseudo'
   status = vocal_pseudo_label.run([
       'vocal_pseudo_label', f'--checkpoint={stage1}',

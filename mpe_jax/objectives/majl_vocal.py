@@ -41,6 +41,7 @@ has a vocal stem, GNSDR (Eq. 17) over them, and the melody scores of
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 import jax
@@ -177,6 +178,16 @@ def excerpt_samples(config: ml_collections.ConfigDict) -> int:
   return majl.excerpt_samples(config)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_segments(graphdef: nnx.GraphDef, cfg: stft_lib.STFTConfig,
+                  params: Any, segments: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+  """Segments ``[S, N]`` -> (separated ``[S, N]``, salience ``[S, K, T]``);
+  one compiled program per model and shape, shared by every runner."""
+  sep, _, logits = cascade(nnx.merge(graphdef, params), segments, cfg)
+  return sep, jax.nn.sigmoid(logits)
+
+
 def make_segment_runner(graphdef: nnx.GraphDef, frontend: Frontend,
                         config: ml_collections.ConfigDict
                         ) -> Callable[[Any, np.ndarray],
@@ -191,12 +202,6 @@ def make_segment_runner(graphdef: nnx.GraphDef, frontend: Frontend,
   per_seg = seg // hop  # frames a segment contributes
   batch = int(config.eval.batch_segments)
 
-  @jax.jit
-  def run(params, segments):
-    model = nnx.merge(graphdef, params)
-    sep, _, logits = cascade(model, segments, cfg)
-    return sep, jax.nn.sigmoid(logits)
-
   def track(params, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(audio)
     n_seg = n // seg + 1
@@ -206,7 +211,8 @@ def make_segment_runner(graphdef: nnx.GraphDef, frontend: Frontend,
     x = x.reshape(total, seg)
     seps, sals = [], []
     for b in range(0, total, batch):
-      sep, sal = run(params, jnp.asarray(x[b:b + batch]))
+      sep, sal = _run_segments(graphdef, cfg, params,
+                               jnp.asarray(x[b:b + batch]))
       seps.append(np.asarray(sep))
       sals.append(np.asarray(sal)[..., :per_seg])
     sep = np.concatenate(seps).reshape(-1)[:n]
