@@ -42,19 +42,19 @@ Usage: python -m mpe_jax.vocal_pseudo_label --checkpoint=DIR
 
 
 def frame_confidence(salience: np.ndarray, threshold: float) -> np.ndarray:
-  """Eq. 4 per frame of a ``[K, T]`` salience: ``m`` if ``m >= threshold``
-  else ``1 - m`` (``m`` the frame's maximum), float32 ``[T]``."""
-  m = np.max(salience, axis=0)
-  return np.where(m >= threshold, m, 1.0 - m).astype(np.float32)
+  """Eq. 4 per frame of a ``[K, T]`` salience (``objectives.confidence``),
+  float32 ``[T]``."""
+  from mpe_jax.objectives import confidence  # pylint: disable=g-import-not-at-top
+  return np.asarray(confidence.confidence(salience, threshold), np.float32)
 
 
 def salience_f0(salience: np.ndarray, bin_freqs: np.ndarray,
                 threshold: float) -> np.ndarray:
   """``[K, T]`` -> ``[T]`` Hz of the strongest bin, 0 where it is below
-  ``threshold``."""
-  best = np.argmax(salience, axis=0)
-  peak = salience[best, np.arange(salience.shape[1])]
-  return np.where(peak >= threshold, bin_freqs[best], 0.0).astype(np.float32)
+  ``threshold`` (``evaluation.melody.estimate_melody``)."""
+  from mpe_jax.evaluation import melody  # pylint: disable=g-import-not-at-top
+  return np.maximum(melody.estimate_melody(salience, bin_freqs, threshold),
+                    0.0).astype(np.float32)
 
 
 def pseudo_record(record, separated: np.ndarray, salience: np.ndarray,
@@ -84,9 +84,16 @@ def pseudo_record(record, separated: np.ndarray, salience: np.ndarray,
 
 def label_set(predictor, config, corpus: str, split: str, output_dir: str,
               *, threshold: float, progress=None) -> dict:
-  """Pseudo-labels one set; returns its manifest summary."""
+  """Pseudo-labels one set.
+
+  Returns:
+    Its summary: ``tracks``, ``frames``, ``voiced_fraction`` (frames whose
+    salience reaches ``threshold``: voiced pseudo-pitch, or the frames of a
+    pseudo-stem that the cascade hears singing), ``mean_confidence`` (Eq. 4)
+    and ``confident_fraction`` (frames whose confidence reaches
+    ``config.dwhs.confidence_threshold``, the th of Eq. 8).
+  """
   from data_pipelines import vocal  # pylint: disable=g-import-not-at-top
-  from flax import nnx  # pylint: disable=g-import-not-at-top
   from mpe_jax.objectives import majl_vocal  # pylint: disable=g-import-not-at-top
 
   source = vocal.open_vocal_corpus(config, corpus)
@@ -101,7 +108,7 @@ def label_set(predictor, config, corpus: str, split: str, output_dir: str,
                                           predictor.frontend, config)
   freqs = predictor.frontend.bin_frequencies()
   g = config.hcqt
-  confidences = []
+  confidences, voiced = [], []
 
   def records():
     for name in source.track_ids(split):
@@ -110,6 +117,7 @@ def label_set(predictor, config, corpus: str, split: str, output_dir: str,
       sep, sal = runner(predictor.params, r.mixture)
       out = pseudo_record(r, sep, sal, freqs, threshold)
       confidences.append(out.confi_pe if r.f0 is None else out.confi_mss)
+      voiced.append(sal[:, :len(r.confi_pe)].max(axis=0) >= threshold)
       if progress is not None:
         progress.update(1)
       yield out
@@ -124,12 +132,16 @@ def label_set(predictor, config, corpus: str, split: str, output_dir: str,
                          'threshold': threshold,
                          'labelled': 'pitch' if source.has_stems else
                                      'stems'}})
-  conf = np.concatenate(confidences) if confidences else np.zeros(0)
-  del nnx
-  return {'tracks': len(confidences),
-          'mean_confidence': float(conf.mean()) if conf.size else 0.0,
-          'confident_fraction': float(np.mean(conf >= 0.7))
-                                if conf.size else 0.0}
+  conf = np.concatenate(confidences or [np.zeros(0, np.float32)])
+  heard = np.concatenate(voiced or [np.zeros(0, bool)])
+  th = float(config.dwhs.confidence_threshold)
+  return {'tracks': len(confidences), 'frames': int(conf.size),
+          'voiced_fraction': _mean(heard), 'mean_confidence': _mean(conf),
+          'confident_fraction': _mean(conf >= th), 'filter_threshold': th}
+
+
+def _mean(x: np.ndarray) -> float:
+  return float(np.mean(x)) if x.size else 0.0
 
 
 def _define_flags():
@@ -195,9 +207,12 @@ def run(argv: Sequence[str]) -> int:
         summary = label_set(predictor, config, corpus, split,
                             fv.output_dir, threshold=threshold, progress=bar)
       print(f'{item}: {summary["tracks"]} tracks into '
-            f'{os.path.join(fv.output_dir, corpus, split)}, mean confidence '
+            f'{os.path.join(fv.output_dir, corpus, split)}: '
+            f'{100 * summary["voiced_fraction"]:.1f}% of '
+            f'{summary["frames"]} frames voiced, mean confidence '
             f'{summary["mean_confidence"]:.3f}, '
-            f'{100 * summary["confident_fraction"]:.1f}% of frames >= 0.7.')
+            f'{100 * summary["confident_fraction"]:.1f}% of frames >= '
+            f'{summary["filter_threshold"]:g}.')
     return cli.OK
 
   return cli.run_command('mpe_jax.vocal_pseudo_label', body,

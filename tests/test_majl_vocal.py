@@ -262,6 +262,35 @@ def test_validation_batches_and_their_item_weighted_losses():
   assert means['stems'] == pytest.approx(2 / 3)
 
 
+def test_pseudo_records_follow_eqs_4_6_7():
+  freqs = majl_vocal.make_frontend(tiny_config()).bin_frequencies()
+  sal = np.full((360, 4), 0.01, np.float32)
+  sal[180, 0], sal[100, 1], sal[200, 2], sal[50, 3] = 0.9, 0.3, 0.5, 0.05
+  # Eq. 4: max if voiced (>= 0.5), else 1 - max; f0 of the strongest bin.
+  conf = [0.9, 0.7, 0.5, 0.95]
+  f0 = [freqs[180], 0.0, freqs[200], 0.0]
+  ones = np.ones(4, np.float32)
+  mixture, sep = np.ones(1280, np.float32), np.full(1280, 0.5, np.float32)
+  stems_only = vocal.VocalRecord('m', mixture, mixture * 0.3, None, ones,
+                                 ones)
+  out = vocal_pseudo_label.pseudo_record(stems_only, sep, sal, freqs, 0.5)
+  np.testing.assert_allclose(out.f0, f0, rtol=1e-6)
+  np.testing.assert_allclose(out.confi_pe, conf, rtol=1e-6)  # Eq. 6
+  np.testing.assert_array_equal(out.confi_mss, 1.0)
+  np.testing.assert_array_equal(out.vocals, stems_only.vocals)
+  f0_true = np.full(4, 220.0, np.float32)
+  pitch_only = vocal.VocalRecord('p', mixture, None, f0_true, ones, ones)
+  out = vocal_pseudo_label.pseudo_record(pitch_only, sep, sal, freqs, 0.5)
+  np.testing.assert_array_equal(out.vocals, sep)  # the separated vocals
+  np.testing.assert_allclose(out.confi_mss, conf, rtol=1e-6)  # Eq. 7
+  np.testing.assert_array_equal(out.confi_pe, 1.0)
+  np.testing.assert_array_equal(out.f0, f0_true)
+  with pytest.raises(ValueError, match='both'):
+    vocal_pseudo_label.pseudo_record(
+        vocal.VocalRecord('b', mixture, sep, f0_true, ones, ones), sep, sal,
+        freqs, 0.5)
+
+
 # ---------------------------------------------------------------- configs
 
 
@@ -334,6 +363,7 @@ def test_stage1_pseudo_labels_stage2(tmp_path, capsys):
       'vocal_pseudo_label', f'--checkpoint={stage1}',
       '--sets=synth_mss/train,synth_pe/train', f'--output_dir={pseudo}'])
   assert status == 0
+  assert capsys.readouterr().out.count('frames voiced, mean confidence') == 2
   for corpus, key in (('synth_mss', 'confi_pe'), ('synth_pe', 'confi_mss')):
     folder = vocal.VocalFolder(str(pseudo / corpus / 'train'),
                                sample_rate=SR, hop_length=320, what='t')
