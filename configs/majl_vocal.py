@@ -220,10 +220,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.dwhs.omega_noise = 0.2  # 'naive': task-2 weight of case 2
   config.dwhs.upper_bound = 5.0  # 'naive': cap of hard-sample weights
   config.dwhs.confidence_threshold = 0.7  # th of Eq. 8 (the paper's best)
+  # When a pitch map counts as "correct" (Table 1; the paper does not say):
+  # its raw pitch accuracy over the excerpt's voiced label frames reaches
+  # min_score (docs/majl.md, "Choices where the paper is silent").
   config.dwhs.correctness = ml_collections.ConfigDict()
   config.dwhs.correctness.metric = 'rpa'  # single pitch: raw pitch accuracy
-  config.dwhs.correctness.threshold = 0.5  # salience threshold (validated)
-  config.dwhs.correctness.tolerance_bins = 2  # 40 cents (RPA: 50)
+  config.dwhs.correctness.threshold = 0.5  # checked only: RPA ignores voicing
+  # Argmax within +-2 bins of the label bin: RPA's +-50 cents on the 20-cent
+  # grid (2 bins off is 30-50 cents from the true f0, 3 bins 50-70 cents).
+  config.dwhs.correctness.tolerance_bins = 2
   config.dwhs.correctness.min_score = 0.8  # correct iff RPA >= 0.8
 
   # --- optimisation: Adam 1e-3, x0.98 every 10 epochs
