@@ -101,6 +101,9 @@ def test_modules_shapes_and_groups(mss, pe):
   assert logits.shape == (2, 360, 11)
   assert float(mask.min()) >= 0 and float(mask.max()) <= 1
   assert float(jnp.abs(mask[:, 256:]).max()) == 0.0  # above mss.n_bins
+  # Every pitch bin starts at the prior log-odds of 1 in 360.
+  out = model.pe.out if pe == 'harmof0' else model.pe.dense
+  np.testing.assert_allclose(out.bias.value, -np.log(359), rtol=1e-6)
 
 
 def _batch(config, rng, **flags):

@@ -56,6 +56,20 @@ PE_MODULES = ('harmof0', 'crepe')
 CREPE_FRAME = 1024  # samples per CREPE frame (64 ms at 16 kHz)
 
 
+def prior_logit(n_bins: int) -> float:
+  """The PE modules' initial output bias: every bin starts at probability
+  ``1 / n_bins`` (one sung pitch per frame), ``-log(n_bins - 1)``.
+
+  With a bias near 0 (probability 0.5 everywhere) the BCE first drives every
+  logit down, and a ReLU network does that most cheaply with features that
+  only lower the output: the salience then tops out at ``sigmoid(bias)`` <
+  0.5 and no frame is voiced for hundreds of steps. Starting at the prior,
+  the loss asks for features that raise the sung bin instead (the prior
+  initialisation of RetinaNet's classifier).
+  """
+  return -float(np.log(n_bins - 1))
+
+
 def _conv(in_ch, out_ch, kernel, *, rngs, strides=(1, 1), dilation=(1, 1)):
   return layers.conv(in_ch, out_ch, kernel, rngs=rngs, strides=strides,
                      dilation=dilation, impl='xla')
@@ -173,6 +187,8 @@ class HarmoF0Like(nnx.Module):
     self.convs = nnx.List([_conv(i, o, (3, 3), dilation=(1, d), rngs=rngs)
                            for i, o, d in zip(ins, channels, dilations)])
     self.out = _conv(channels[-1], 1, (1, 1), rngs=rngs)
+    self.out.bias.value = jnp.full_like(self.out.bias.value,
+                                        prior_logit(self.n_bins))
 
   def __call__(self, mag: jax.Array, wave: jax.Array | None = None
                ) -> jax.Array:
@@ -211,6 +227,8 @@ class CrepeLike(nnx.Module):
                        f'{CREPE_FRAME}-sample frames (max-pooling by 2 each).')
     self.dense = layers.linear(length * channels[-1], int(grid.n_bins),
                                rngs=rngs)
+    self.dense.bias.value = jnp.full_like(self.dense.bias.value,
+                                          prior_logit(int(grid.n_bins)))
 
   def __call__(self, mag: jax.Array | None, wave: jax.Array) -> jax.Array:
     del mag
