@@ -66,12 +66,17 @@ def tiny_config(arg='quick', **changes) -> ml_collections.ConfigDict:
 def test_stft_matches_librosa_and_istft_inverts():
   cfg = stft_lib.STFTConfig()
   x = np.random.default_rng(0).standard_normal((2, 5000)).astype(np.float32)
-  spec = np.asarray(stft_lib.stft(cfg, jnp.asarray(x)))
+
+  @jax.jit  # one program for the round trip (cheaper than op by op)
+  def round_trip(a):
+    spec = stft_lib.stft(cfg, a)
+    return spec, stft_lib.istft(cfg, spec, a.shape[-1])
+
+  spec, back = (np.asarray(v) for v in round_trip(jnp.asarray(x)))
   want = librosa.stft(x, n_fft=2048, hop_length=320, window='hann',
                       center=True, pad_mode='reflect')
   assert spec.shape == want.shape == (2, 1025, 1 + 5000 // 320)
   np.testing.assert_allclose(spec, want, atol=2e-3, rtol=1e-3)
-  back = np.asarray(stft_lib.istft(cfg, jnp.asarray(spec), 5000))
   np.testing.assert_allclose(back, x, atol=1e-4)
   np.testing.assert_allclose(cfg.frame_times(3), [0, 0.02, 0.04])
 
@@ -80,13 +85,21 @@ def test_stft_matches_librosa_and_istft_inverts():
 
 
 @pytest.mark.parametrize('mss,pe', [('unet', 'harmof0'), ('resunet', 'crepe')])
-def test_modules_shapes_and_groups(mss, pe):
+def test_module_groups_and_the_pitch_prior(mss, pe):
   config = tiny_config(f'quick,{mss},{pe}')
   model = build_model(config.model, jax.random.key(0))
   assert set(nnx.to_pure_dict(nnx.state(model, nnx.Param))) == set(
       param_groups(config.model)) == {'mss', 'pe', 'dwm'}
+  # Every pitch bin starts at the prior log-odds of 1 in 360.
+  out = model.pe.out if pe == 'harmof0' else model.pe.dense
+  np.testing.assert_allclose(out.bias.value, -np.log(359), rtol=1e-6)
+
+
+def test_cascade_shapes_and_mask():
+  # 'resunet' + 'crepe' here; 'unet' + 'harmof0' in the track evaluator test.
+  config = tiny_config('quick,resunet,crepe')
+  gd, params = nnx.split(build_model(config.model, jax.random.key(0)))
   fe = majl_vocal.make_frontend(config)
-  gd, params = nnx.split(model)
 
   @jax.jit
   def forward(p, x):
@@ -101,9 +114,6 @@ def test_modules_shapes_and_groups(mss, pe):
   assert logits.shape == (2, 360, 11)
   assert float(mask.min()) >= 0 and float(mask.max()) <= 1
   assert float(jnp.abs(mask[:, 256:]).max()) == 0.0  # above mss.n_bins
-  # Every pitch bin starts at the prior log-odds of 1 in 360.
-  out = model.pe.out if pe == 'harmof0' else model.pe.dense
-  np.testing.assert_allclose(out.bias.value, -np.log(359), rtol=1e-6)
 
 
 def _batch(config, rng, **flags):
@@ -227,6 +237,13 @@ def test_track_evaluator_scores_what_the_segments_compute():
   np.testing.assert_allclose(sal[:, :SEG // 320],
                              jax.nn.sigmoid(direct[2])[0, :, :SEG // 320],
                              atol=1e-5)
+  # The separated magnitude is the mixture's times a mask in [0, 1], 0 above
+  # mss.n_bins.
+  mag = np.asarray(stft_lib.magnitude(stft_lib.stft(
+      fe.stft, jnp.asarray(rec.mixture[None, :SEG]))))
+  sep_mag = np.asarray(direct[1])
+  assert np.all(sep_mag >= 0) and np.all(sep_mag <= mag * (1 + 1e-6))
+  assert sep_mag[:, 256:].max() == 0.0 and sep_mag[:, :256].max() > 0
   scores = majl_vocal.track_evaluator(gd, fe, config)(params, track)
   from mpe_jax.evaluation import separation  # pylint: disable=g-import-not-at-top
   assert scores['sdr'] == pytest.approx(separation.sdr(rec.vocals, sep))
