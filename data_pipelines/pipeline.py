@@ -695,7 +695,13 @@ def eval_tracks(config: ml_collections.ConfigDict,
     DatasetNotFoundError: a corpus set whose directory is unset or missing
       (one line naming the dataset and the directory).
   """
+  check_eval_set(set_name)
+  return EVAL_SETS[set_name](config)
+
+
+def check_eval_set(set_name: str) -> None:
+  """Raises ValueError (one line listing the known sets) for an unknown
+  evaluation set name."""
   if set_name not in EVAL_SETS:
     raise ValueError(f'Unknown evaluation set {set_name!r}; known sets: '
                      f'{", ".join(sorted(EVAL_SETS))}.')
-  return EVAL_SETS[set_name](config)

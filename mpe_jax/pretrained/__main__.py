@@ -46,8 +46,7 @@ def _calibrated_threshold(run: str, prefer: str, set_name: str,
   from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   from mpe_jax.evaluation import calibration  # pylint: disable=g-import-not-at-top
-  if set_name not in pipeline.EVAL_SETS:  # before loading anything
-    pipeline.eval_tracks(None, set_name)  # raises the one-line error
+  pipeline.check_eval_set(set_name)  # before loading anything
   predictor = inference.load_predictor(run, prefer=prefer)
   scores = calibration.sweep(predictor,
                              pipeline.eval_tracks(predictor.config, set_name),
