@@ -72,3 +72,15 @@ def tiny_predictor(tiny_trained_run):
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   return inference.load_predictor(str(tiny_trained_run), chunk_seconds=2.0,
                                   batch_size=2)
+
+
+@pytest.fixture(scope='session')
+def fluidsynth():
+  """Skips the requesting test, with the apt command as the reason, when
+  FluidSynth or its default General-MIDI soundfont is not installed."""
+  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  try:
+    fs.find_fluidsynth()
+    fs.check_soundfont(fs.SOUNDFONT)
+  except fs.FluidSynthError as error:  # names the apt command
+    pytest.skip(f'needs FluidSynth: {error}')

@@ -22,13 +22,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 RATE = 22050
 
 
-@pytest.fixture(scope='module', autouse=True)
-def fluidsynth_installed():
-  try:
-    fs.find_fluidsynth()
-    fs.check_soundfont(fs.SOUNDFONT)
-  except fs.FluidSynthError as error:  # names the apt command
-    pytest.skip(f'needs FluidSynth: {error}')
+pytestmark = pytest.mark.usefixtures('fluidsynth')  # skips without it
 
 
 def test_missing_fluidsynth_is_a_one_line_error(monkeypatch):

@@ -35,11 +35,8 @@ def _blocks(seconds: float) -> float:
 
 
 def _render(notes, seconds):
-  try:
-    fs.find_fluidsynth()
-    fs.check_soundfont(fs.SOUNDFONT)
-  except fs.FluidSynthError as error:
-    pytest.skip(f'needs FluidSynth: {error}')
+  """Audio of ``notes`` (tests using it request the ``fluidsynth``
+  fixture, which skips them without FluidSynth)."""
   audio = fs.render_notes(notes, int(seconds * RATE))
   return audio / np.max(np.abs(audio))
 
@@ -88,6 +85,7 @@ def test_load_predictor_without_argument_is_the_shipped_model(predictor):
   assert leaves and all(np.all(np.isfinite(v)) for v in leaves.values())
 
 
+@pytest.mark.usefixtures('fluidsynth')
 def test_finds_a_rendered_chord(predictor):
   # gm_joint_v1: F1 0.59 (P 0.72, R 0.50). It finds C3 and E4 and adds C5;
   # C4 (C3's octave) and G4 (C3's third harmonic) are the pitches it
@@ -95,11 +93,13 @@ def test_finds_a_rendered_chord(predictor):
   assert _f1(predictor, CHORD, 2.0) > 0.5
 
 
+@pytest.mark.usefixtures('fluidsynth')
 def test_finds_a_rendered_melody(predictor):
   # gm_joint_v1: F1 0.81 (P 0.70, R 0.98).
   assert _f1(predictor, MELODY, 3.2) > 0.7
 
 
+@pytest.mark.usefixtures('fluidsynth')
 def test_cli_without_checkpoint_writes_every_format(tmp_path, predictor):
   del predictor  # loaded once for the module; the CLI loads its own
   wav = tmp_path / 'chord.wav'
