@@ -125,12 +125,14 @@ def render_midi(midi_path: str, *, sample_rate: int = corpus.SAMPLE_RATE,
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-  """A note: MIDI pitch, onset/offset (s), General-MIDI program, velocity."""
+  """A note: MIDI pitch, onset/offset (s), General-MIDI program, velocity,
+  and the index of the part (player) that plays it."""
   pitch: int
   onset: float
   offset: float
   program: int
   velocity: int
+  part: int = 0
 
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
@@ -241,13 +243,114 @@ def write_midi(notes: list[Note], path: str, *,
   mid.save(path)
 
 
+BEND_RANGE = 12  # semitones (RPN 0) of the expressive writer's pitch wheel
+_CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)
+RELEASE_GUARD = 0.4  # s a channel rests after a note-off before reuse
+
+
+def _allocate_channels(notes: list[Note]) -> list[int]:
+  """A channel per note such that no two sounding notes share one: the
+  free channel (resting ``RELEASE_GUARD`` after its last note-off) that has
+  rested longest, else the one whose last note ended first.
+
+  Raises:
+    FluidSynthError: more simultaneous notes than the 15 melodic channels.
+  """
+  free_at = {c: -np.inf for c in _CHANNELS}
+  channels = [0] * len(notes)
+  for i in sorted(range(len(notes)), key=lambda k: notes[k].onset):
+    note = notes[i]
+    idle = [c for c in _CHANNELS if free_at[c] + RELEASE_GUARD <= note.onset]
+    ended = [c for c in _CHANNELS if free_at[c] <= note.onset]
+    if not ended:
+      raise FluidSynthError(
+          f'More than {len(_CHANNELS)} simultaneous notes at '
+          f'{note.onset:.3f} s; the expressive writer needs one channel per '
+          'sounding note.')
+    pool = idle or ended
+    channel = min(pool, key=lambda c: free_at[c])
+    channels[i] = channel
+    free_at[channel] = note.offset
+  return channels
+
+
+def write_expressive_midi(notes: list[Note], curves, path: str, *,
+                          sample_rate: int = corpus.SAMPLE_RATE) -> None:
+  """Writes ``notes`` with their pitch and loudness curves.
+
+  Every note gets a channel of its own while it sounds (and
+  ``RELEASE_GUARD`` after), so its pitch wheel bends it alone: the channel's
+  program, the bend range (RPN 0, ``BEND_RANGE`` semitones), its expression
+  (CC 11) and pitch wheel are set before the note-on, then the wheel and
+  CC 11 follow ``curves`` (an ``expression.Curves`` with one curve per
+  note, ``curves.step`` a multiple of ``BLOCK`` samples) until the note-off.
+  A tick is one ``BLOCK``; values are sent only when they change (0.2 cent,
+  1 CC step).
+  """
+  import mido  # pylint: disable=g-import-not-at-top
+  tempo, ticks_per_beat = _midi_ticks(sample_rate)
+  block_s = BLOCK / sample_rate
+  step_ticks = max(1, int(round(curves.step / block_s)))
+  channels = _allocate_channels(notes)
+  events = []  # (tick, order, message)
+  for i, note in enumerate(notes):
+    ch = channels[i]
+    on = int(round(note.onset / block_s))
+    off = int(round(note.offset / block_s))
+    if off <= on:
+      continue
+    events.append((on, 0, mido.Message('program_change', channel=ch,
+                                       program=note.program)))
+    for number, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0),
+                          (101, 127), (100, 127)):
+      events.append((on, 1, mido.Message('control_change', channel=ch,
+                                         control=number, value=value)))
+    last_bend, last_cc = None, None
+    for k, (cents, level) in enumerate(zip(curves.cents[i],
+                                           curves.level_db[i])):
+      tick = on + k * step_ticks
+      if tick >= off:
+        break
+      bend = int(np.clip(round(cents / (100.0 * BEND_RANGE) * 8192), -8192,
+                         8191))
+      cc = int(np.clip(round(127 * 10.0 ** (level / 40.0)), 1, 127))
+      if last_bend is None or abs(bend - last_bend) >= 2:
+        events.append((tick, 2, mido.Message('pitchwheel', channel=ch,
+                                             pitch=bend)))
+        last_bend = bend
+      if cc != last_cc:
+        events.append((tick, 2, mido.Message('control_change', channel=ch,
+                                             control=11, value=cc)))
+        last_cc = cc
+    events.append((on, 3, mido.Message('note_on', channel=ch, note=note.pitch,
+                                       velocity=note.velocity)))
+    events.append((off, -1, mido.Message('note_off', channel=ch,
+                                         note=note.pitch, velocity=0)))
+  events.sort(key=lambda e: (e[0], e[1]))
+  mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+  track = mido.MidiTrack()
+  mid.tracks.append(track)
+  track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
+  now = 0
+  for tick, _, message in events:
+    track.append(message.copy(time=tick - now))
+    now = tick
+  track.append(mido.MetaMessage('end_of_track', time=0))
+  mid.save(path)
+
+
 def render_notes(notes: list[Note], n_samples: int, *,
                  sample_rate: int = corpus.SAMPLE_RATE,
-                 soundfont: str = SOUNDFONT) -> np.ndarray:
-  """Renders ``notes`` to exactly ``n_samples`` float32 samples (unscaled)."""
+                 soundfont: str = SOUNDFONT, curves=None) -> np.ndarray:
+  """Renders ``notes`` to exactly ``n_samples`` float32 samples (unscaled);
+  with ``curves`` (``expression.Curves``), expressively
+  (``write_expressive_midi``)."""
   with tempfile.TemporaryDirectory(prefix='mpe_progression_') as tmp:
     path = os.path.join(tmp, 'notes.mid')
-    write_midi(notes, path, sample_rate=sample_rate)
+    if curves is None:
+      write_midi(notes, path, sample_rate=sample_rate)
+    else:
+      write_expressive_midi(notes, curves, path, sample_rate=sample_rate)
     audio = render_midi(path, sample_rate=sample_rate, soundfont=soundfont)
   out = np.zeros(n_samples, np.float32)
   out[:min(n_samples, len(audio))] = audio[:n_samples]

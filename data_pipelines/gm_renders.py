@@ -39,9 +39,34 @@ Splits:
   training or validation set reads them), MuseScore soundfont, voice, organ,
   string and wind programs, the first 10 s of each.
 
-Soundfonts (Debian): ``apt-get install -y fluidsynth fluid-soundfont-gm
-timgm6mb-soundfont opl3-soundfont csound-soundfont
-musescore-general-soundfont-small``.
+Expressive splits (``expressive_train`` 1200 x 20 s, ``expressive_valid``
+24 x 10 s, ``expressive_test`` 32 x 10 s) take the pieces, programs and
+soundfonts of ``train`` / ``valid`` / ``test`` and play them as performers
+and recordings do:
+
+* each part is a General-MIDI program (FluidSynth) or, with p =
+  ``STK_SHARE``, an STK physical model (``stk_render``; three models are held
+  out for ``expressive_test``), folded by octaves into the model's range;
+* expressive pitch and loudness (``expression``): the track's tuning (A4 =
+  430-450 Hz), per-note intonation, vibrato, drift and glides on bendable
+  programs and models, phrase dynamics and per-note swells; FluidSynth plays
+  them with one channel per sounding note (pitch wheel, RPN 0 range of 12
+  semitones, CC 11), STK with one SKINI channel per note (``PitchChange``);
+  the labels are the bent f0 at every frame (``corpus.FramePitches``);
+* with p = ``DRUM_SHARE`` a groove on a recorded kit (``drum_kits``; Black
+  Pearl for train and valid, Red Zeppelin held out for test);
+* a recording chain (``recording_chain``): one room per track, each section
+  (STK part, or the near / far General-MIDI parts) at its own distance and
+  level, then compression, band-limiting, hiss and hum, level rides.
+
+No program of ``HELD_OUT_PROGRAMS``, the test soundfont, a held-out STK
+model or the held-out kit ever reaches a train or valid track (the second
+piece of a train track draws its programs from the allowed pool, excluding
+the first piece's; ``tests/test_expressive.py`` plans every default track).
+
+Soundfonts and models (Debian): ``apt-get install -y fluidsynth
+fluid-soundfont-gm timgm6mb-soundfont opl3-soundfont csound-soundfont
+musescore-general-soundfont-small stk avldrums.lv2-soundfont``.
 """
 
 from __future__ import annotations
@@ -54,13 +79,22 @@ from scipy import signal
 
 from data_pipelines import audio as audio_lib
 from data_pipelines import corpus
+from data_pipelines import drum_kits
+from data_pipelines import expression
 from data_pipelines import fluidsynth_render as fs
 from data_pipelines import pieces
 from data_pipelines import prepared
+from data_pipelines import recording_chain
 from data_pipelines import sources
+from data_pipelines import stk_render
 
 NAME = 'gm_renders'
-SPLITS = ('train', 'valid', 'test', 'chorales')
+EXPRESSIVE_SPLITS = ('expressive_train', 'expressive_valid', 'expressive_test')
+SPLITS = ('train', 'valid', 'test', 'chorales') + EXPRESSIVE_SPLITS
+# The plain split whose pieces, programs, soundfonts (and, for the STK
+# instruments and drum kits, train/held-out side) an expressive split uses.
+BASE_SPLIT = {'expressive_train': 'train', 'expressive_valid': 'valid',
+              'expressive_test': 'test'}
 SOUNDFONTS = {  # name -> (path, Debian package)
     'fluidr3': ('/usr/share/sounds/sf2/FluidR3_GM.sf2', 'fluid-soundfont-gm'),
     'timgm6mb': ('/usr/share/sounds/sf2/TimGM6mb.sf2', 'timgm6mb-soundfont'),
@@ -78,10 +112,18 @@ INSTALL = ('apt-get install -y fluidsynth fluid-soundfont-gm '
 HELD_OUT_PROGRAMS = (6, 11, 19, 25, 33, 41, 49, 53, 58, 69, 74, 89)
 MAX_POLYPHONY = 6
 MIDI_RANGE = (24, 103)  # labelled pitches (the HCQT grid spans 21-108)
-DEFAULT_TRACKS = {'train': 960, 'valid': 16, 'test': 24, 'chorales': 24}
+DEFAULT_TRACKS = {'train': 960, 'valid': 16, 'test': 24, 'chorales': 24,
+                  'expressive_train': 1200, 'expressive_valid': 24,
+                  'expressive_test': 32}
 DEFAULT_SECONDS = {'train': 20.0, 'valid': 10.0, 'test': 10.0,
-                   'chorales': 10.0}
-_SPLIT_KEY = {'train': 0, 'valid': 1, 'test': 2, 'chorales': 3}
+                   'chorales': 10.0, 'expressive_train': 20.0,
+                   'expressive_valid': 10.0, 'expressive_test': 10.0}
+_SPLIT_KEY = {'train': 0, 'valid': 1, 'test': 2, 'chorales': 3,
+              'expressive_train': 4, 'expressive_valid': 5,
+              'expressive_test': 6}
+STK_SHARE = 0.35  # expressive splits: share of parts played by an STK model
+DRUM_SHARE = 0.25  # expressive splits: share of tracks with a drum kit
+CONTROL_STEP_BLOCKS = 2  # pitch/expression curve step (x 64 samples)
 _DOMAIN = 31  # seed sub-domain
 
 # Program pools by role (GM families: 0 piano, 8 chromatic percussion,
@@ -99,6 +141,10 @@ _POOLS = {'bass': _BASS, 'chords': _CHORDS, 'melody': _MELODY,
           'voice': _VOICE}
 _CHORALE_PROGRAMS = (19, 20, 52, 53, 54, 40, 41, 42, 43, 48, 49, 68, 70,
                      71, 73, 57, 58, 60, 91)
+# Played with a bendable pitch (vibrato, glides, drift): bowed strings and
+# string ensembles, voices, brass, reeds, pipes, voice-like leads.
+_BENDABLE = (set(range(40, 45)) | set(range(48, 55)) | set(range(56, 80)) |
+             {85, 91})
 # Sustained by the player (piano pedal, let-ring): keyboards, chromatic
 # percussion, guitars, plucked ethnic instruments.
 _SUSTAINED = set(range(0, 16)) | set(range(24, 32)) | {104, 105, 106, 107,
@@ -119,11 +165,12 @@ def soundfont_path(name: str) -> str:
   return path
 
 
-def _programs(rng: np.random.Generator, roles: list[str],
-              split: str) -> list[int]:
-  """One distinct program per part (held-out ones only in 'test')."""
+def _programs(rng: np.random.Generator, roles: list[str], split: str,
+              exclude: tuple[int, ...] = ()) -> list[int]:
+  """One distinct program per part, none of ``exclude`` (held-out ones only
+  in 'test', never elsewhere)."""
   held = set(HELD_OUT_PROGRAMS)
-  chosen: list[int] = []
+  chosen: list[int] = list(exclude)
   for role in roles:
     pool = _CHORALE_PROGRAMS if split == 'chorales' else _POOLS[role]
     if split == 'test':
@@ -136,7 +183,7 @@ def _programs(rng: np.random.Generator, roles: list[str],
         p for p in range(96) if p not in chosen
         and (split == 'test') == (p in held)]
     chosen.append(int(rng.choice(allowed)))
-  return chosen
+  return chosen[len(exclude):]
 
 
 def _beats_to_seconds(rng: np.random.Generator, bpm: float):
@@ -156,14 +203,16 @@ def _beats_to_seconds(rng: np.random.Generator, bpm: float):
 def perform(rng: np.random.Generator, parts: list[pieces.Part],
             programs: list[int], *, bpm: float, seconds: float,
             sample_rate: int = corpus.SAMPLE_RATE,
-            velocity_scale: float = 1.0) -> list[fs.Note]:
+            velocity_scale: float = 1.0, first_part: int = 0
+            ) -> list[fs.Note]:
   """Notes (times on the 64-sample block grid, inside ``[0, seconds]``) of
-  ``parts`` played with ``programs`` (see the module docstring)."""
+  ``parts`` played with ``programs`` (see the module docstring); part j's
+  notes carry ``part=first_part + j``."""
   to_s = _beats_to_seconds(rng, bpm)
   block = fs.BLOCK / sample_rate
   last_block = int(seconds / block)
   notes: list[fs.Note] = []
-  for part, program in zip(parts, programs):
+  for j, (part, program) in enumerate(zip(parts, programs)):
     if not len(part):
       continue
     level = float(rng.uniform(50, 110))
@@ -195,7 +244,7 @@ def perform(rng: np.random.Generator, parts: list[pieces.Part],
       if previous is not None and previous[1] > note[0]:
         previous[1] = note[0]
       last_of[note[2]] = note
-    notes += [fs.Note(p, a * block, b * block, program, v)
+    notes += [fs.Note(p, a * block, b * block, program, v, first_part + j)
               for a, b, p, v in part_notes if b - a >= 2]
   return cap_polyphony(notes, MAX_POLYPHONY)
 
@@ -252,10 +301,44 @@ def _noise(rng: np.random.Generator, audio: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class TrackPlan:
-  """What a track is before rendering (for inspection and tests)."""
+  """What a track is before rendering (for inspection and tests).
+
+  Expressive tracks also have: ``engines`` (per part, 'gm' or the STK model
+  playing it), ``curves`` (per note pitch and loudness), ``distances`` (per
+  part, 0.2 close .. 1 far), ``part_db`` (per part mix level), ``drum_kit``
+  ('' = no drums) and ``tuning_cents``.
+  """
   notes: list[fs.Note]
   soundfont: str
   description: str
+  engines: tuple[str, ...] = ()
+  curves: expression.Curves | None = None
+  distances: tuple[float, ...] = ()
+  part_db: tuple[float, ...] = ()
+  drum_kit: str = ''
+  tuning_cents: float = 0.0
+
+
+def _fold_into(part: pieces.Part, low: int, high: int) -> pieces.Part:
+  """``part`` with each pitch moved by octaves into ``[low, high]``."""
+  pitches = part.pitches.copy()
+  while np.any(pitches < low):
+    pitches = np.where(pitches < low, pitches + 12, pitches)
+  while np.any(pitches > high):
+    pitches = np.where(pitches > high, pitches - 12, pitches)
+  pitches = np.where(pitches < low, pitches + 12, pitches)  # range < octave
+  return pieces.Part(part.onsets, part.durations, pitches, part.role)
+
+
+def _stk_choice(rng: np.random.Generator, role: str, base: str,
+                taken: list[str]) -> str:
+  """An STK model for a part of ``role`` (held-out models only in test)."""
+  pool = stk_render.HELD_OUT if base == 'test' else (
+      stk_render.TRAIN_INSTRUMENTS)
+  fits = [i for i in pool if role in stk_render.INSTRUMENTS[i].roles
+          and i not in taken] or [i for i in pool if i not in taken] or list(
+              pool)
+  return str(rng.choice(fits))
 
 
 class GMRenders(corpus.Corpus):
@@ -322,6 +405,8 @@ class GMRenders(corpus.Corpus):
            ) -> TrackPlan:
     """The notes and soundfont of a track (no rendering)."""
     split, index = track_id.split('/')
+    if split in EXPRESSIVE_SPLITS:
+      return self._expressive_plan(split, int(index), sample_rate)
     rng = self._rng(split, int(index))
     seconds = self.seconds[split]
     bpm = float(rng.uniform(50, 140))
@@ -333,9 +418,8 @@ class GMRenders(corpus.Corpus):
     if split == 'train' and rng.random() < 0.2:  # an unrelated second piece
       bpm2 = float(rng.uniform(50, 140))
       texture, parts2 = pieces.generated_piece(rng, seconds * bpm2 / 60 + 1)
-      programs2 = _programs(rng, [p.role for p in parts2], split)
-      programs2 = [p if p not in programs else (p + 1) % 96
-                   for p in programs2]
+      programs2 = _programs(rng, [p.role for p in parts2], split,
+                            exclude=tuple(programs))
       notes2 = perform(rng, parts2, programs2, bpm=bpm2, seconds=seconds,
                        sample_rate=sample_rate,
                        velocity_scale=float(rng.uniform(0.5, 0.9)))
@@ -347,14 +431,138 @@ class GMRenders(corpus.Corpus):
       soundfont = TEST_SOUNDFONT
     return TrackPlan(notes, soundfont, description)
 
+  def _expressive_plan(self, split: str, index: int,
+                       sample_rate: int) -> TrackPlan:
+    """An expressive track: the base split's pieces, programs and
+    soundfonts, parts played by General-MIDI programs or STK models,
+    expressive pitch and loudness, section distances, maybe drums."""
+    base = BASE_SPLIT[split]
+    rng = self._rng(split, index)
+    seconds = self.seconds[split]
+    bpm = float(rng.uniform(50, 140))
+    name, parts = self._piece(rng, base, seconds * bpm / 60 * 1.1 + 1)
+    programs = _programs(rng, [p.role for p in parts], base)
+    engines: list[str] = []
+    for j, part in enumerate(parts):
+      if rng.random() < STK_SHARE:
+        model = _stk_choice(rng, part.role, base, engines)
+        spec = stk_render.INSTRUMENTS[model]
+        parts[j] = _fold_into(part, spec.low, spec.high)
+        engines.append(model)
+      else:
+        engines.append('gm')
+    notes = perform(rng, parts, programs, bpm=bpm, seconds=seconds,
+                    sample_rate=sample_rate)
+    tuning = expression.draw_tuning(rng)
+    players = []
+    for j, engine in enumerate(engines):
+      sustained = (stk_render.INSTRUMENTS[engine].sustained if engine != 'gm'
+                   else programs[j] in _BENDABLE)
+      players.append(expression.draw_player(rng, sustained))
+    block = fs.BLOCK / sample_rate
+    curves = expression.draw_curves(
+        rng, np.array([n.pitch for n in notes]),
+        np.array([n.onset for n in notes]),
+        np.array([n.offset for n in notes]),
+        np.array([n.part for n in notes], np.int64), players,
+        tuning_cents=tuning, step=CONTROL_STEP_BLOCKS * block)
+    distances = tuple(float(rng.uniform(0.2, 1.0)) for _ in parts)
+    part_db = tuple(float(rng.uniform(-8.0, 0.0)) for _ in parts)
+    if base in ('train', 'valid'):
+      soundfont = str(rng.choice(TRAIN_SOUNDFONTS))
+      kits = drum_kits.TRAIN_KITS
+    else:
+      soundfont = TEST_SOUNDFONT
+      kits = drum_kits.TEST_KITS
+    drum_kit = str(rng.choice(kits)) if rng.random() < DRUM_SHARE else ''
+    played = [e if e != 'gm' else f'gm{p}' for e, p in zip(engines,
+                                                           programs)]
+    description = (f'{name} at {bpm:.0f} bpm, A4 = '
+                   f'{440 * 2 ** (tuning / 1200):.1f} Hz, parts {played}'
+                   + (f', drums {drum_kit}' if drum_kit else ''))
+    return TrackPlan(notes, soundfont, description, tuple(engines), curves,
+                     distances, part_db, drum_kit, tuning)
+
   def _rng(self, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(
         [self.seed, _DOMAIN, _SPLIT_KEY[split], index]))
+
+  def _render_expressive(self, split: str, index: int, plan: TrackPlan,
+                         n_samples: int, sample_rate: int) -> np.ndarray:
+    """The sections of ``plan`` rendered, placed in one room and mastered."""
+    rng = np.random.default_rng(np.random.SeedSequence(
+        [self.seed, _DOMAIN, _SPLIT_KEY[split], index, 2]))
+    chain = recording_chain.draw_chain(rng, sample_rate)
+    soundfont = soundfont_path(plan.soundfont)
+    step = plan.curves.step
+    mix = np.zeros(n_samples)
+    sections: dict[tuple, list[int]] = {}
+    for j, engine in enumerate(plan.engines):
+      # General-MIDI parts at a similar distance share one FluidSynth run.
+      key = ('gm', plan.distances[j] < 0.6) if engine == 'gm' else (
+          engine, j)
+      sections.setdefault(key, []).append(j)
+    for key, members in sections.items():
+      chosen = [i for i, n in enumerate(plan.notes) if n.part in members]
+      if not chosen:
+        continue
+      if key[0] == 'gm':
+        curves = expression.Curves(step, [plan.curves.cents[i] for i in
+                                          chosen],
+                                   [plan.curves.level_db[i] for i in chosen])
+        audio = fs.render_notes([plan.notes[i] for i in chosen], n_samples,
+                                sample_rate=sample_rate, soundfont=soundfont,
+                                curves=curves)
+      else:
+        gain = np.array([10 ** (plan.curves.level_db[i].mean() / 20)
+                         for i in chosen])
+        audio = stk_render.render_part(
+            key[0], np.array([plan.notes[i].pitch for i in chosen]),
+            np.array([plan.notes[i].onset for i in chosen]),
+            np.array([plan.notes[i].offset for i in chosen]),
+            np.array([plan.notes[i].velocity for i in chosen]) * gain,
+            n_samples, cents=[plan.curves.cents[i] for i in chosen],
+            step=step, sample_rate=sample_rate)
+      if not np.any(audio):
+        continue
+      distance = float(np.mean([plan.distances[j] for j in members]))
+      level = 10 ** (np.mean([plan.part_db[j] for j in members]) / 20)
+      placed = recording_chain.place(audio, chain, distance, sample_rate)
+      mix += level * 0.1 * placed / (np.sqrt(np.mean(placed ** 2)) + 1e-12)
+    if plan.drum_kit:
+      bpm = float(rng.uniform(60, 140))
+      drums = drum_kits.render(drum_kits.groove(rng, bpm, n_samples /
+                                                sample_rate),
+                               plan.drum_kit, n_samples,
+                               sample_rate=sample_rate)
+      if np.any(drums):
+        placed = recording_chain.place(drums, chain,
+                                       float(rng.uniform(0.3, 0.9)),
+                                       sample_rate)
+        mix += (10 ** (rng.uniform(-9, 0) / 20) * 0.1 * placed /
+                (np.sqrt(np.mean(placed ** 2)) + 1e-12))
+    return recording_chain.master(mix, chain, rng, sample_rate)
 
   def load(self, track_id: str,
            sample_rate: int = corpus.SAMPLE_RATE) -> corpus.Record:
     split, index = track_id.split('/')
     plan = self.plan(track_id, sample_rate)
+    if split in EXPRESSIVE_SPLITS:
+      n_samples = int(round(self.seconds[split] * sample_rate))
+      try:
+        audio = self._render_expressive(split, int(index), plan, n_samples,
+                                        sample_rate)
+      except (fs.FluidSynthError, stk_render.STKError,
+              drum_kits.DrumKitError) as error:
+        raise GMRendersError(str(error)) from error
+      annotation = expression.annotation(
+          np.array([n.pitch for n in plan.notes]),
+          np.array([n.onset for n in plan.notes]),
+          np.array([n.offset for n in plan.notes]), plan.curves,
+          n_samples=n_samples, sample_rate=sample_rate)
+      return corpus.Record(
+          track_id, audio_lib.peak_normalize(audio.astype(np.float32)),
+          sample_rate, annotation)
     n_samples = int(round(self.seconds[split] * sample_rate))
     try:
       audio = fs.render_notes(plan.notes, n_samples, sample_rate=sample_rate,
@@ -378,23 +586,25 @@ class GMRenders(corpus.Corpus):
 
 def open_source(data_dir: str, *, seed: int, use_labels: bool,
                 sample_rate: int, hop_length: int, fmin: float,
-                bins_per_octave: int, n_bins: int) -> sources.CorpusSource:
-  """'gm_renders/train' from its prepared shards under ``data_dir``.
+                bins_per_octave: int, n_bins: int,
+                split: str = 'train') -> sources.CorpusSource:
+  """'gm_renders/<split>' ('train' or 'expressive_train') from its prepared
+  shards under ``data_dir``.
 
   Raises:
     DatasetNotFoundError: not prepared (one line with the command).
   """
   grid = dict(fmin=fmin, bins_per_octave=bins_per_octave, n_bins=n_bins)
-  if not prepared.is_prepared(data_dir, NAME, 'train'):
+  if not prepared.is_prepared(data_dir, NAME, split):
     raise corpus.DatasetNotFoundError(
-        f'Training source {NAME}/train is not prepared under '
+        f'Training source {NAME}/{split} is not prepared under '
         f'config.data.data_dir={data_dir!r}: python -m data_pipelines.prepare '
         f'--dataset={NAME} --data_dir={data_dir or "<data_dir>"} '
-        '--splits=train (about 1 s per 20-s track per core).')
-  directory = prepared.prepared_dir(data_dir, NAME, 'train')
+        f'--splits={split} (about 1 s per 20-s track per core).')
+  directory = prepared.prepared_dir(data_dir, NAME, split)
   store = prepared.PreparedStore(directory, sample_rate=sample_rate,
                                  hop_length=hop_length, **grid)
-  return sources.CorpusSource(f'{NAME}/train', store, seed=seed,
+  return sources.CorpusSource(f'{NAME}/{split}', store, seed=seed,
                               use_labels=use_labels, hop_length=hop_length,
                               n_bins=n_bins,
                               origin=f'prepared shards in {directory}')

@@ -222,10 +222,11 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     return pseudo_labels.open_source(
         config.data.get('pseudo_label_dir', ''), seed=config.seed,
         use_labels=use_labels, **kwargs)
-  if name == 'gm_renders/train':
+  if name in ('gm_renders/train', 'gm_renders/expressive_train'):
     from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
     return gm_renders.open_source(config.data.data_dir, seed=config.seed,
-                                  use_labels=use_labels, **kwargs)
+                                  use_labels=use_labels,
+                                  split=name.split('/')[1], **kwargs)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(
@@ -237,7 +238,8 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
                      "are 'synthetic/train', 'synthetic_mixtures/train', "
                      "'synthetic_drums/train', 'fluidsynth/train', "
-                     "'gm_renders/train', 'pseudo_labels/train' and "
+                     "'gm_renders/train', 'gm_renders/expressive_train', "
+                     "'pseudo_labels/train' and "
                      "'<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
@@ -660,6 +662,13 @@ EVAL_SETS: dict[str, EvalLoader] = {
     'gm_renders/valid': _gm_renders_set('valid'),
     'gm_renders/test': _gm_renders_set('test'),
     'gm_renders/chorales': _gm_renders_set('chorales'),
+    # Expressive renders (tuning, intonation, vibrato, glides, loudness
+    # curves, STK physical models, drum kits, recording chains):
+    # 'expressive_valid' (training sources) selects models and thresholds;
+    # 'expressive_test' (held-out soundfont, programs, STK models and kit)
+    # is the realistic development set no training step reads.
+    'gm_renders/expressive_valid': _gm_renders_set('expressive_valid'),
+    'gm_renders/expressive_test': _gm_renders_set('expressive_test'),
 }
 EVAL_SETS.update({
     f'{cls.name}/{split}': _corpus_set(cls.name, split)

@@ -10,8 +10,9 @@ given with ``--splits``). Training then streams excerpts from the shards
 instead: the ``.mid`` files under ``--manual_dir``, or, without it,
 ``--num_tracks`` random progressions of ``--seconds`` each per split.
 ``--dataset=gm_renders`` makes the performed, augmented General-MIDI renders
-of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the train split's
-size, default 960 tracks of 20 s; ``--splits=train`` is what training reads).
+of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the size of the
+train and expressive_train splits, default 960 and 1200 tracks of 20 s;
+``--splits=train`` or ``--splits=expressive_train`` is what training reads).
 
 ``--vocal`` writes the singing-voice form instead (``data_pipelines/vocal.py``:
 mixture, vocal stem and f0 per track at 16 kHz / hop 320 unless
@@ -77,8 +78,8 @@ _VOCAL = flags.DEFINE_bool(
     '16 kHz, hop 320 by default) of mir1k, medleydb, musdb18 or mir_st500.')
 _NUM_TRACKS = flags.DEFINE_integer(
     'num_tracks', None, 'fluidsynth: progressions per split (default 1000; '
-    'valid and test get a twentieth, at least 1); gm_renders: train tracks '
-    '(default 960).')
+    'valid and test get a twentieth, at least 1); gm_renders: train and '
+    'expressive_train tracks (default 960 and 1200).')
 _SECONDS = flags.DEFINE_float('seconds', 10.0,
                               'fluidsynth: seconds per progression.')
 
@@ -99,7 +100,9 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
   if dataset == 'gm_renders':
     from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
     return gm_renders.GMRenders(
-        seed=seed, n_tracks={'train': num_tracks} if num_tracks else None)
+        seed=seed, n_tracks={'train': num_tracks,
+                             'expressive_train': num_tracks}
+        if num_tracks else None)
   if dataset == 'fluidsynth':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     num_tracks = num_tracks or 1000

@@ -172,8 +172,12 @@ def test_prepare_and_pipeline_know_the_corpus(tmp_path):
   _renders_available()
   reader = prepare.open_reader('gm_renders', '', num_tracks=7)
   assert len(reader.track_ids('train')) == 7
-  assert set(reader.splits) == {'train', 'valid', 'test', 'chorales'}
-  for name in ('gm_renders/valid', 'gm_renders/test', 'gm_renders/chorales'):
+  assert len(reader.track_ids('expressive_train')) == 7
+  assert set(reader.splits) == {'train', 'valid', 'test', 'chorales',
+                                'expressive_train', 'expressive_valid',
+                                'expressive_test'}
+  for name in ('gm_renders/valid', 'gm_renders/test', 'gm_renders/chorales',
+               'gm_renders/expressive_valid', 'gm_renders/expressive_test'):
     assert name in pipeline.EVAL_SETS
   with pytest.raises(corpus.DatasetNotFoundError) as info:
     gm_renders.open_source(str(tmp_path), seed=0, use_labels=True,
@@ -181,6 +185,12 @@ def test_prepare_and_pipeline_know_the_corpus(tmp_path):
                            bins_per_octave=60, n_bins=440)
   message = str(info.value)
   assert '--dataset=gm_renders' in message and '\n' not in message
+  with pytest.raises(corpus.DatasetNotFoundError) as info:
+    gm_renders.open_source(str(tmp_path), seed=0, use_labels=True,
+                           sample_rate=RATE, hop_length=256, fmin=27.5,
+                           bins_per_octave=60, n_bins=440,
+                           split='expressive_train')
+  assert '--splits=expressive_train' in str(info.value)
 
 
 def test_prepared_renders_train(tmp_path):
