@@ -29,6 +29,9 @@ INSTALL_REQUIRES = [
     'mido',
     'jams',
     'tensorboard',
+    # JAX's file lock around its persistent compilation cache, which
+    # mpe_jax.compile_cache bounds in size (two processes may share it).
+    'filelock',
 ]
 
 setup(

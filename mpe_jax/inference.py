@@ -30,6 +30,8 @@ length bucket, not per file length, with the same result.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
 import os
 from typing import Any, Iterator
@@ -41,7 +43,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from mpe_jax import checkpointing, systems
+from mpe_jax import systems
 from mpe_jax.models import build_model
 
 # The published systems all read 22,050-Hz audio; used only for systems that
@@ -66,6 +68,33 @@ def time_receptive_field(model: nnx.Module) -> int:
       d = int(dil if isinstance(dil, int) else (dil or (1,))[0])
       total += (k - 1) // 2 * d
   return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Skeleton:
+  """What inference needs of a model besides its weights: the graph to
+  merge parameters into, the parameters' shapes and dtypes (a pure dict of
+  ``jax.ShapeDtypeStruct``), and the time receptive field (frames)."""
+  graphdef: nnx.GraphDef
+  params: Any
+  receptive_field: int
+
+
+def model_skeleton(model_config: ml_collections.ConfigDict) -> Skeleton:
+  """The ``Skeleton`` of ``config.model``, from one abstract construction
+  (``nnx.eval_shape``: no weights are initialised), memoised per config."""
+  return _skeleton(json.dumps(model_config.to_dict(), sort_keys=True,
+                              default=str))
+
+
+@functools.lru_cache(maxsize=4)
+def _skeleton(model_json: str) -> Skeleton:
+  model_config = config_from_dict(json.loads(model_json))
+  model = nnx.eval_shape(
+      lambda: build_model(model_config, jax.random.key(0, impl='rbg')))
+  graphdef, state = nnx.split(model)
+  return Skeleton(graphdef, nnx.to_pure_dict(state),
+                  time_receptive_field(model))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,15 +200,16 @@ class BucketedSalience:
 
   def __init__(self, config: ml_collections.ConfigDict, *,
                system: systems.System | None = None, frontend: Any = None,
-               per_octave: int = BUCKETS_PER_OCTAVE):
+               per_octave: int = BUCKETS_PER_OCTAVE, programs: Any = None):
+    """``programs``: an ``exported.Programs`` store for the compiled
+    functions (None: traced in every process)."""
     self.config = config
     self.system = system or systems.get_system(config)
     self.frontend = (frontend if frontend is not None
                      else self.system.make_frontend(config))
-    model = nnx.eval_shape(
-        lambda: build_model(config.model, jax.random.key(0, impl='rbg')))
-    graphdef = self.graphdef = nnx.graphdef(model)
-    self.receptive_field = time_receptive_field(model)
+    skeleton = model_skeleton(config.model)
+    graphdef = self.graphdef = skeleton.graphdef
+    self.receptive_field = skeleton.receptive_field
     if int(per_octave) < 0:
       raise ValueError(f'length buckets per octave must be >= 0 (0: one '
                        f'compile per length), got {per_octave}')
@@ -191,7 +221,8 @@ class BucketedSalience:
       return system_.salience(nnx.merge(graphdef, params), audio, frontend,
                               config)
 
-    self._whole = jax.jit(whole)
+    wrap = programs.wrap if programs is not None else (lambda _, f: f)
+    self._whole = wrap('whole', jax.jit(whole))
     self.hop_length = self.tail_frames = 0
     if self.streaming is None:
       return
@@ -213,9 +244,9 @@ class BucketedSalience:
       return streaming.salience_given(nnx.merge(graphdef, params), audio,
                                       frontend, config, reference)
 
-    self._head = jax.jit(head)
+    self._head = wrap('head', jax.jit(head))
     # (params, frontend, audio [B, N], reference [B]) -> [B, K, T], jitted.
-    self.given = jax.jit(given)
+    self.given = wrap('given', jax.jit(given))
 
   def bucket(self, n_frames: int) -> int:
     """Frames of the head call for a file of ``n_frames`` frames (0: whole)."""
@@ -289,13 +320,17 @@ class Predictor:
 
   def __init__(self, config: ml_collections.ConfigDict, params: Any, *,
                step_dir: str = '', chunk_seconds: float = 20.0,
-               batch_size: int = 4):
+               batch_size: int = 4, frontend: Any = None,
+               programs: Any = None):
     self.config = config
     self.system = systems.get_system(config)
-    self.frontend = self.system.make_frontend(config)
+    self.frontend = (frontend if frontend is not None
+                     else self.system.make_frontend(config))
     self.step_dir = step_dir
+    self.programs = programs
     self._bucketed = BucketedSalience(config, system=self.system,
-                                      frontend=self.frontend)
+                                      frontend=self.frontend,
+                                      programs=programs)
     self.params = jax.device_put(params)
     self.receptive_field = self._bucketed.receptive_field
     streaming = self.system.streaming
@@ -327,6 +362,8 @@ class Predictor:
 
     if streaming is not None:
       self._statistic = jax.jit(streaming.frame_statistic)
+      if programs is not None:
+        self._statistic = programs.wrap('statistic', self._statistic)
       self._given = self._bucketed.given
 
   # ------------------------------------------------------------ geometry --
@@ -366,11 +403,14 @@ class Predictor:
 
   def _batches(self, audio: np.ndarray, chunks: list[Chunk]
                ) -> Iterator[tuple[list[Chunk], np.ndarray]]:
-    """Groups of ``batch_size`` chunks as ``[batch_size, samples]`` (padded)."""
-    for i in range(0, len(chunks), self.batch_size):
-      group = chunks[i:i + self.batch_size]
+    """Groups of ``batch_size`` chunks as ``[b, samples]``, ``b`` =
+    ``min(batch_size, len(chunks))`` (a file of two chunks is not padded to
+    four; at most ``batch_size`` compiled batch sizes)."""
+    size = min(self.batch_size, len(chunks))
+    for i in range(0, len(chunks), size):
+      group = chunks[i:i + size]
       n = self.chunk_frames * self.hop_length - 1
-      batch = np.zeros((self.batch_size, n), np.float32)
+      batch = np.zeros((size, n), np.float32)
       for j, chunk in enumerate(group):
         batch[j] = self._chunk_audio(audio, chunk)
       yield group, batch
@@ -410,7 +450,7 @@ class Predictor:
       return
     chunks = self.chunks(len(audio))
     ref = self.reference(audio)
-    refs = jnp.full((self.batch_size,), ref, jnp.float32)
+    refs = jnp.full((min(self.batch_size, len(chunks)),), ref, jnp.float32)
     for group, batch in self._batches(audio, chunks):
       sal = np.asarray(self._given(self.params, self.frontend,
                                    jnp.asarray(batch), refs))
@@ -428,21 +468,25 @@ class Predictor:
 
 def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
                    chunk_seconds: float = 20.0,
-                   batch_size: int = 4) -> Predictor:
+                   batch_size: int = 4,
+                   cache_dir: str | None = None) -> Predictor:
   """Loads a model for inference: the shipped one (``checkpoint=None``, a
   shipped model's name or folder, ``mpe_jax.pretrained``) or a checkpoint
   (workdir, checkpoints dir or step dir).
 
   The config stored with the model rebuilds the system and the model; no
-  config file is needed.
+  config file is needed. ``cache_dir`` (``compile_cache.enable()``'s folder)
+  keeps the built front end for the next process.
 
   Raises:
     checkpointing.CheckpointError: missing path, no checkpoint inside,
       unreadable files, or parameters that do not fit the stored config (one
       line naming the directory).
   """
+  # Orbax and the trainer load only for checkpoints (a slow import the
+  # shipped model does not need).
+  from mpe_jax import checkpointing  # pylint: disable=g-import-not-at-top
   from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-  from mpe_jax import train  # pylint: disable=g-import-not-at-top
 
   if checkpoint is None or pretrained.is_model_dir(os.fspath(checkpoint)) or (
       not os.path.exists(checkpoint) and checkpoint in pretrained.available()):
@@ -451,7 +495,10 @@ def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
     directory = name if os.path.isdir(name) else pretrained.model_dir(name)
     logging.info('Loaded the shipped model %s.', directory)
     return Predictor(config, params, step_dir=directory,
-                     chunk_seconds=chunk_seconds, batch_size=batch_size)
+                     chunk_seconds=chunk_seconds, batch_size=batch_size,
+                     frontend=_frontend(config, cache_dir),
+                     programs=_programs(config, cache_dir))
+  from mpe_jax import train  # pylint: disable=g-import-not-at-top
   step_dir = checkpointing.find_checkpoint(os.fspath(checkpoint),
                                            prefer=prefer)
   try:
@@ -488,7 +535,25 @@ def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
   logging.info('Loaded %s (system %r, model %r).', step_dir, config.system,
                config.model.variant)
   return Predictor(config, params, step_dir=step_dir,
-                   chunk_seconds=chunk_seconds, batch_size=batch_size)
+                   chunk_seconds=chunk_seconds, batch_size=batch_size,
+                   frontend=_frontend(config, cache_dir),
+                   programs=_programs(config, cache_dir))
+
+
+def _frontend(config: ml_collections.ConfigDict, cache_dir: str | None):
+  if cache_dir is None:
+    return None  # Predictor builds it
+  from mpe_jax import compile_cache  # pylint: disable=g-import-not-at-top
+  return compile_cache.cached_frontend(systems.get_system(config), config,
+                                       cache_dir)
+
+
+def _programs(config: ml_collections.ConfigDict, cache_dir: str | None):
+  if cache_dir is None:
+    return None
+  from mpe_jax import exported  # pylint: disable=g-import-not-at-top
+  return exported.Programs(cache_dir, json.dumps(config.to_dict(),
+                                                 sort_keys=True, default=str))
 
 
 def _first_line(error: BaseException) -> str:

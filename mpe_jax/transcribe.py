@@ -35,7 +35,9 @@ In Python (e.g. a notebook)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -258,15 +260,24 @@ def _zero_blocks(n_bins: int, n_frames: int, block: int):
     yield start, np.zeros((n_bins, min(block, n_frames - start)), np.float32)
 
 
+def _phase(timings, name: str):
+  """``timings.phase(name)``, or nothing without timings."""
+  return contextlib.nullcontext() if timings is None else timings.phase(name)
+
+
 def transcribe_file(job: Job, predictor, output_dir: str, *,
                     formats: Sequence[str] = outputs_lib.FORMATS,
                     threshold: float | None = None,
                     min_note_seconds: float = 0.05,
                     max_gap_seconds: float = 0.03,
                     skip_existing: bool = False,
-                    progress: Any = None) -> FileResult:
+                    progress: Any = None, timings: Any = None) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
-  returned in ``FileResult.error``, except programming errors)."""
+  returned in ``FileResult.error``, except programming errors).
+
+  ``timings`` (a ``timings.Timings``) gets the seconds spent decoding
+  ('decode'), computing the salience ('compute') and picking peaks, joining
+  notes and writing files ('host')."""
 
   result = FileResult(job.source)
   if job.error:
@@ -278,7 +289,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
     result.outputs, result.skipped = targets, True
     return result
   try:
-    decoded = audio_stream.decode_audio(job.source, predictor.sample_rate)
+    with _phase(timings, 'decode'):
+      decoded = audio_stream.decode_audio(job.source, predictor.sample_rate)
   except audio_lib.AudioError as e:
     result.error = str(e)
     return result
@@ -288,7 +300,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
   try:
     if decoded.peak == 0:
       result.warnings.append('silent: every sample is 0; no pitches.')
-    decoded.normalize()
+    with _phase(timings, 'decode'):
+      decoded.normalize()
     samples = decoded.samples
     if predictor.streaming is None:
       whole = predictor.whole_file(samples)
@@ -305,9 +318,16 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
         title=os.path.basename(job.source))
     if progress is not None:
       progress.reset(total=n_frames)
-    for first, block in blocks:
-      writers.add(first, block)
-    result.outputs = writers.commit()
+    blocks = iter(blocks)
+    while True:
+      with _phase(timings, 'compute'):
+        item = next(blocks, None)
+      if item is None:
+        break
+      with _phase(timings, 'host'):
+        writers.add(*item)
+    with _phase(timings, 'host'):
+      result.outputs = writers.commit()
     result.notes = len(writers.notes)
   except OSError as e:
     if writers is not None:
@@ -329,7 +349,8 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                      max_gap_seconds: float = 0.03,
                      skip_existing: bool = False,
                      verbose: bool = False,
-                     show_progress: bool | None = None) -> list[FileResult]:
+                     show_progress: bool | None = None,
+                     timings: Any = None) -> list[FileResult]:
   """Transcribes files and folders; one failure does not stop the others.
 
   Prints one line per failure and warning on stderr (tracebacks with
@@ -364,7 +385,7 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             min_note_seconds=min_note_seconds,
                             max_gap_seconds=max_gap_seconds,
                             skip_existing=skip_existing,
-                            progress=frames_bar)
+                            progress=frames_bar, timings=timings)
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)
@@ -441,6 +462,15 @@ def _define_flags():
                     'exist (to resume a large batch).', flag_values=fv)
   flags.DEFINE_bool('progress', None, 'Progress bars (default: when stderr '
                     'is a terminal).', flag_values=fv)
+  flags.DEFINE_bool('compile_cache', True, 'Keep compiled programs in the '
+                    'user cache folder ($MPE_JAX_COMPILE_CACHE, else '
+                    '$XDG_CACHE_HOME/mpe_jax/xla) so the next run skips '
+                    'compilation; --nocompile_cache turns it off.',
+                    flag_values=fv)
+  flags.DEFINE_bool('timings', False, 'Print where the time went (one JSON '
+                    'line on stderr: start-up, imports, model load, tracing, '
+                    'compilation, decoding, compute, host work).',
+                    flag_values=fv)
   flags.DEFINE_bool('verbose', False, 'Tracebacks and library logs.',
                     flag_values=fv)
   return fv
@@ -464,18 +494,30 @@ def run(argv: Sequence[str]) -> int:
       raise cli.UsageError(f'unknown --formats {unknown or fv.formats}; '
                            f'choose from {",".join(outputs_lib.FORMATS)}')
     check_output_dir(fv.output_dir)  # before the (slow) model load
-    from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+    from mpe_jax import timings as timings_lib  # pylint: disable=g-import-not-at-top
+    timings = timings_lib.Timings() if fv.timings else None
+    if timings is not None:
+      timings.add('startup', timings_lib.process_age())
+    with _phase(timings, 'imports'):
+      from mpe_jax import compile_cache  # pylint: disable=g-import-not-at-top
+      from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+      cache_dir = compile_cache.enable(fv.compile_cache)
+    if timings is not None:
+      timings.listen()
     t0 = time.perf_counter()
-    predictor = inference.load_predictor(
-        fv.checkpoint, prefer=fv.prefer, chunk_seconds=fv.chunk_seconds,
-        batch_size=fv.batch_size)
+    with _phase(timings, 'model_load'):
+      predictor = inference.load_predictor(
+          fv.checkpoint, prefer=fv.prefer, chunk_seconds=fv.chunk_seconds,
+          batch_size=fv.batch_size, cache_dir=cache_dir)
     results = transcribe_files(
         inputs, predictor, output_dir=fv.output_dir, formats=fv.formats,
         threshold=fv.threshold, min_note_seconds=fv.min_note_seconds,
         max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
-        verbose=fv.verbose, show_progress=fv.progress)
+        verbose=fv.verbose, show_progress=fv.progress, timings=timings)
     print(summary(results), file=sys.stderr if any(
         not r.ok for r in results) else sys.stdout)
+    if timings is not None:
+      print('timings ' + json.dumps(timings.summary()), file=sys.stderr)
     if fv.verbose:
       print(f'({time.perf_counter() - t0:.1f} s)', file=sys.stderr)
     return cli.OK if all(r.ok for r in results) else cli.FAILURES

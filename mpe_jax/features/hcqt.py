@@ -323,7 +323,7 @@ def _make_filterbank(cfg: HCQTConfig) -> Filterbank:
         kernel[:band, 2 * j + 1] = w * si_[lo:hi].real
         kernel[band:, 2 * j + 1] = w * si_[lo:hi].imag
         order.append(flat)
-      chunks.append(_Chunk(kernel=jnp.asarray(kernel, jnp.float32),
+      chunks.append(_Chunk(kernel=jnp.asarray(kernel.astype(np.float32)),
                            lo=lo, hi=hi))
     groups.append(_Group(chunks=tuple(chunks), n_fft=n_fft))
   for n_fft in fold_ffts:
@@ -394,8 +394,8 @@ def _fold_group(items, n_fft: int, cfg: HCQTConfig, order: list
     real[:, :, 0, 0], real[:, :, 0, 1] = kern.real, kern.imag
     real[:, :, 1, 0], real[:, :, 1, 1] = -kern.imag, kern.real
     chunks.append(_FoldChunk(
-        kernel=jnp.asarray(real.reshape(period, 2 * wraps, 2 * len(part)),
-                           jnp.float32), first=first))
+        kernel=jnp.asarray(real.reshape(period, 2 * wraps, 2 * len(
+            part)).astype(np.float32)), first=first))
     order.extend(s[0] for s in part)
   return _FoldGroup(chunks=tuple(chunks), n_fft=n_fft, size=size,
                     frames=frames)

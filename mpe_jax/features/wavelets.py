@@ -15,7 +15,6 @@ that the model's code path does not import librosa (and numba with it).
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
 # Equivalent noise bandwidth of the Hann window in frequency bins (the figure
 # librosa uses for its Nyquist checks).
@@ -48,6 +47,8 @@ def hann_wavelets(freqs: np.ndarray, sample_rate: float, alpha: float,
   """
   lengths = filter_lengths(freqs, sample_rate, alpha, gamma)
   size = int(np.ceil(lengths.max()))
+  # scipy.signal is a slow import; only building a filterbank needs it.
+  from scipy import signal  # pylint: disable=g-import-not-at-top
   out = np.zeros((len(lengths), size), np.complex128)
   for row, (length, freq) in enumerate(zip(lengths, np.asarray(freqs))):
     n = np.arange(-length // 2, length // 2, dtype=np.float64)

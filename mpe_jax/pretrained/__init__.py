@@ -109,7 +109,6 @@ def load(name_or_dir: str = DEFAULT
       or parameters that do not fit the config (one line naming the file).
   """
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
-  from mpe_jax import train  # pylint: disable=g-import-not-at-top
   directory = (name_or_dir if os.path.isdir(name_or_dir)
                else model_dir(name_or_dir))
   for file in FILES[:3]:
@@ -139,9 +138,7 @@ def load(name_or_dir: str = DEFAULT
   except (OSError, ValueError) as error:
     raise PretrainedError(f'{npz} is unreadable: '
                           f'{" ".join(str(error).split())[:200]}') from error
-  tx, _ = train.build_optimizer(config)
-  template = jax.eval_shape(
-      lambda: train.init_train_state(config, tx)[1]).params
+  template = inference.model_skeleton(config.model).params
   params = _unflatten_like(template, arrays, npz)
   bad = [k for k, v in arrays.items() if not np.all(np.isfinite(v))]
   if bad:

@@ -1,0 +1,195 @@
+r"""The transcription command against Basic-Pitch's command, same machine,
+same files, same run.
+
+  python bench/cli.py [--rounds=3] [--files=10] [--seconds=30]
+      [--basic_pitch_venv=~/.cache/mpe_jax/basic-pitch-0.4.0]
+
+Inputs (made once, kept in ``--data_dir``): ``--files`` recordings of
+``--seconds`` s each, the first tracks of 'gm_renders/expressive_test'
+rendered at that length (held-out soundfont, programs, STK models and kit,
+expressive pitch, recording chains; needs FluidSynth and STK), and one 5-s
+file for first-result latency. Commands, alternated, best of ``--rounds``:
+
+* ours: ``python -m mpe_jax.transcribe --formats=mid --output_dir=OUT
+  FILES`` with a warm compilation cache (a first, untimed run fills it),
+  and once more with ``--nocompile_cache`` for the cold start;
+* anchor: ``basic-pitch OUT FILES`` (Basic-Pitch 0.4.0's CLI, MIDI out, in
+  its own virtual environment made on first use).
+
+Each line: wall seconds and the child's peak resident memory. Ours is also
+broken down by phase (``--timings``: imports, model load, tracing and
+compilation, audio decoding and resampling, device compute, host decoding
+and file writing). Ends with
+
+  RESULT cli_throughput ours=<s> anchor=<s> ratio=<anchor / ours> ...
+  RESULT cli_latency ours=<s> anchor=<s> ratio=<anchor / ours> ...
+
+(ratio > 1: ours is faster). Fails when Basic-Pitch cannot run: there is no
+fallback anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+
+def _bench_inference():
+  spec = importlib.util.spec_from_file_location(
+      'bench_inference', os.path.join(HERE, 'inference.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def make_inputs(data_dir: str, files: int, seconds: float) -> tuple[list, str]:
+  """(the folder's wav paths, the 5-s wav path), rendered on first use."""
+  import soundfile  # pylint: disable=g-import-not-at-top
+  from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(data_dir, f'{files}x{seconds:g}s')
+  single = os.path.join(data_dir, 'single_5s.wav')
+  paths = [os.path.join(folder, f'recording_{i:02d}.wav')
+           for i in range(files)]
+  if all(os.path.isfile(p) for p in paths + [single]):
+    return paths, single
+  os.makedirs(folder, exist_ok=True)
+  print(f'rendering {files} x {seconds:g} s into {folder} (first use)',
+        flush=True)
+  reader = gm_renders.GMRenders(
+      n_tracks={'expressive_test': files + 1},
+      seconds={'expressive_test': seconds})
+  for i, path in enumerate(paths):
+    record = reader.load(f'expressive_test/{i:05d}')
+    soundfile.write(path, record.audio, record.sample_rate, subtype='PCM_16')
+  record = reader.load(f'expressive_test/{files:05d}')
+  soundfile.write(single, record.audio[:5 * record.sample_rate],
+                  record.sample_rate, subtype='PCM_16')
+  return paths, single
+
+
+def timed_with_memory(command: list[str], env: dict | None = None) -> dict:
+  """``timed`` plus the child's peak resident memory (MiB), from wait4."""
+  t0 = time.perf_counter()
+  process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env,
+                             cwd=ROOT)
+  out = process.stdout.read()
+  err = process.stderr.read()
+  _, status, usage = os.wait4(process.pid, 0)
+  wall = time.perf_counter() - t0
+  code = os.waitstatus_to_exitcode(status)
+  if code:
+    last = (err.strip().splitlines() or ['no output'])[-1]
+    raise RuntimeError(f'{" ".join(command[:3])} ... failed (exit {code}): '
+                       f'{last}')
+  return {'wall': wall, 'rss_mib': usage.ru_maxrss / 1024, 'stdout': out,
+          'stderr': err}
+
+
+def phases(stderr: str) -> dict:
+  """The ``--timings`` JSON line of our command's stderr."""
+  for line in stderr.splitlines():
+    if line.startswith('timings '):
+      return json.loads(line[len('timings '):])
+  return {}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--files', type=int, default=10)
+  parser.add_argument('--seconds', type=float, default=30.0)
+  parser.add_argument('--data_dir', default=os.path.expanduser(
+      '~/.cache/mpe_jax/bench_cli'))
+  parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
+      '~/.cache/mpe_jax/basic-pitch-0.4.0'))
+  parser.add_argument('--checkpoint', default=None,
+                      help='default: the shipped model')
+  args = parser.parse_args()
+
+  paths, single = make_inputs(args.data_dir, args.files, args.seconds)
+  bp_python = _bench_inference().basic_pitch_python(args.basic_pitch_venv)
+  bp_cli = os.path.join(os.path.dirname(bp_python), 'basic-pitch')
+  cache = tempfile.mkdtemp(prefix='mpe_cli_cache_')
+  env = dict(os.environ, MPE_JAX_COMPILE_CACHE=cache,
+             TF_CPP_MIN_LOG_LEVEL='3')
+  ours = [sys.executable, '-m', 'mpe_jax.transcribe', '--formats=mid',
+          '--noprogress', '--timings']
+  if args.checkpoint:
+    ours.append(f'--checkpoint={args.checkpoint}')
+
+  def run_ours(files, *, cold=False):
+    out = tempfile.mkdtemp(prefix='mpe_cli_out_')
+    try:
+      flags = ['--nocompile_cache'] if cold else []
+      return timed_with_memory(ours + flags + [f'--output_dir={out}', *files],
+                               env)
+    finally:
+      shutil.rmtree(out, ignore_errors=True)
+
+  def run_bp(files):
+    out = tempfile.mkdtemp(prefix='mpe_cli_bp_')
+    try:
+      return timed_with_memory([bp_cli, out, *files], env)
+    finally:
+      shutil.rmtree(out, ignore_errors=True)
+
+  import jax  # pylint: disable=g-import-not-at-top
+  audio_s = len(paths) * args.seconds
+  print(f'{time.strftime("%Y-%m-%d")}; {os.cpu_count()} CPUs '
+        f'({jax.devices()[0].device_kind}); {len(paths)} files, '
+        f'{audio_s:.0f} s of audio, + one 5-s file', flush=True)
+  run_ours([single])  # fills the compilation cache (untimed)
+  run_ours(paths)
+  results = {k: [] for k in ('ours_folder', 'bp_folder', 'ours_single',
+                             'bp_single', 'ours_single_cold')}
+  for r in range(args.rounds):
+    results['ours_folder'].append(run_ours(paths))
+    results['bp_folder'].append(run_bp(paths))
+    results['ours_single'].append(run_ours([single]))
+    results['bp_single'].append(run_bp([single]))
+    results['ours_single_cold'].append(run_ours([single], cold=True))
+    print(f'round {r + 1}: ' + ', '.join(
+        f'{k} {v[-1]["wall"]:.2f} s' for k, v in results.items()),
+          flush=True)
+  best = {k: min(v, key=lambda x: x['wall']) for k, v in results.items()}
+  print(f'\n{"command":34s} {"best s":>8s} {"s/audio-s":>10s} '
+        f'{"peak MiB":>9s}')
+  for key, label, seconds in (
+      ('ours_folder', f'mpe_jax transcribe, {len(paths)} files', audio_s),
+      ('bp_folder', f'basic-pitch, {len(paths)} files', audio_s),
+      ('ours_single', 'mpe_jax transcribe, 5-s file', 5.0),
+      ('ours_single_cold', 'mpe_jax, 5-s file, no cache', 5.0),
+      ('bp_single', 'basic-pitch, 5-s file', 5.0)):
+    row = best[key]
+    print(f'{label:34s} {row["wall"]:8.2f} {row["wall"] / seconds:10.4f} '
+          f'{row["rss_mib"]:9.0f}')
+  for key in ('ours_folder', 'ours_single', 'ours_single_cold'):
+    split = phases(best[key]['stderr'])
+    if split:
+      print(f'{key} phases (s): ' + ', '.join(
+          f'{k} {v:.2f}' for k, v in split.items()))
+  f_ours, f_bp = best['ours_folder']['wall'], best['bp_folder']['wall']
+  s_ours, s_bp = best['ours_single']['wall'], best['bp_single']['wall']
+  print(f'RESULT cli_throughput ours={f_ours:.2f} anchor={f_bp:.2f} '
+        f'ratio={f_bp / f_ours:.3f} unit=s_for_{len(paths)}x{args.seconds:g}s'
+        ' anchor_name=basic-pitch-0.4.0-cli')
+  print(f'RESULT cli_latency ours={s_ours:.2f} anchor={s_bp:.2f} '
+        f'ratio={s_bp / s_ours:.3f} unit=s_for_one_5s_file '
+        'anchor_name=basic-pitch-0.4.0-cli')
+  shutil.rmtree(cache, ignore_errors=True)
+
+
+if __name__ == '__main__':
+  main()
