@@ -159,8 +159,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # per core, as many as divide the batch (data parallel over the cores:
   # faster than one device on 2 cores, docs/scaling.md); n = exactly n.
   config.train.cpu_devices = 0
-  # Parameters to start a fresh run from (a workdir or checkpoint step dir;
-  # fine-tuning); '' = random initialisation. Ignored when resuming.
+  # Parameters to start a fresh run from (a workdir, checkpoint step dir, or
+  # a shipped model's name or folder; fine-tuning); '' = random
+  # initialisation. Ignored when resuming.
   config.train.init_checkpoint = ''
 
   # --- data (data_pipelines.pipeline)

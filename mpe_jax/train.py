@@ -428,11 +428,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     state = parallel.replicate(_init(), mesh)
     if config.train.init_checkpoint:
       from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-      if pretrained.is_model_dir(config.train.init_checkpoint):
+      init = config.train.init_checkpoint
+      if not os.path.exists(init) and init in pretrained.available():
+        init = pretrained.model_dir(init)  # a shipped model's name
+      if pretrained.is_model_dir(init):
         # A shipped model's folder (its params.npz, checked by its hash).
-        _, params = pretrained.load(config.train.init_checkpoint)
+        _, params = pretrained.load(init)
         state = state.replace(params=parallel.replicate(params, mesh))
-        step_dir = config.train.init_checkpoint
+        step_dir = init
       else:
         step_dir = checkpointing.find_checkpoint(config.train.init_checkpoint)
         loaded = checkpointing.restore_params_from(step_dir, abstract_state)
