@@ -11,6 +11,11 @@ of toms every few bars, crashes on phrase starts, velocity accents and
 their soundfonts (not the General-MIDI percussion bank), so the grooves are
 played on MIDI channel 1 with the General-MIDI percussion keys.
 
+Two uses: accompaniment in the expressive renders (``gm_renders``), and the
+audio-only corpus 'drum_kits' (``DrumKits``), prepared once and read by the
+percussion-invariance term as ``config.data.drum_source =
+'drum_kits/train'``.
+
 Install: ``apt-get install -y avldrums.lv2-soundfont fluidsynth``.
 """
 
@@ -23,6 +28,8 @@ import numpy as np
 
 from data_pipelines import corpus
 from data_pipelines import fluidsynth_render as fs
+from data_pipelines import prepared
+from data_pipelines import sources
 
 INSTALL = 'apt-get install -y avldrums.lv2-soundfont fluidsynth'
 KITS = {
@@ -113,3 +120,76 @@ def render(hits: list[tuple[float, int, int]], kit: str, n_samples: int, *,
   out = np.zeros(n_samples, np.float32)
   out[:min(n_samples, len(audio))] = audio[:n_samples]
   return out
+
+
+# ------------------------------------------------------------------ corpus
+
+SPLIT_KITS = {'train': TRAIN_KITS, 'test': TEST_KITS}
+DEFAULT_TRACKS = {'train': 400, 'test': 24}
+_SPLIT_KEY = {'train': 0, 'test': 1}
+_DOMAIN = 41  # seed sub-domain
+
+
+class DrumKits(corpus.Corpus):
+  """'drum_kits': audio-only grooves on the recorded kits, for the
+  percussion-invariance term (``config.data.drum_source =
+  'drum_kits/train'`` once prepared). Track i of a split is a 20-s groove
+  at 60-160 bpm on one of the split's kits (``SPLIT_KITS``), a pure
+  function of (seed, split, i)."""
+
+  name = 'drum_kits'
+  title = 'AVL drum-kit grooves'
+  splits = ('train', 'test')
+  annotated = False
+  url = 'https://packages.debian.org/avldrums.lv2-soundfont'
+
+  def __init__(self, root: str = '', *, seed: int = 0,
+               n_tracks: dict[str, int] | None = None,
+               seconds: float = 20.0):
+    del root
+    fs.find_fluidsynth()
+    self.root = ''
+    self.seed = int(seed)
+    self.n_tracks = {**DEFAULT_TRACKS, **(n_tracks or {})}
+    self.seconds = float(seconds)
+
+  def _track_ids(self, split: str) -> list[str]:
+    return [f'{split}/{i:05d}' for i in range(self.n_tracks[split])]
+
+  def load(self, track_id: str,
+           sample_rate: int = corpus.SAMPLE_RATE) -> corpus.Record:
+    split, index = track_id.split('/')
+    rng = np.random.default_rng(np.random.SeedSequence(
+        [self.seed, _DOMAIN, _SPLIT_KEY[split], int(index)]))
+    kit = str(rng.choice(SPLIT_KITS[split]))
+    n = int(round(self.seconds * sample_rate))
+    hits = groove(rng, float(rng.uniform(60, 160)), self.seconds)
+    audio = render(hits, kit, n, sample_rate=sample_rate)
+    peak = float(np.max(np.abs(audio)))
+    return corpus.Record(track_id, audio / peak if peak > 0 else audio,
+                         sample_rate, None)
+
+
+def open_source(data_dir: str, *, seed: int, sample_rate: int,
+                hop_length: int, fmin: float, bins_per_octave: int,
+                n_bins: int) -> sources.CorpusSource:
+  """'drum_kits/train' from its prepared shards (audio only).
+
+  Raises:
+    DatasetNotFoundError: not prepared (one line with the command).
+  """
+  if not prepared.is_prepared(data_dir, DrumKits.name, 'train'):
+    raise corpus.DatasetNotFoundError(
+        f'Drum source drum_kits/train is not prepared under '
+        f'config.data.data_dir={data_dir!r}: python -m data_pipelines.prepare '
+        f'--dataset=drum_kits --data_dir={data_dir or "<data_dir>"} '
+        '--splits=train.')
+  directory = prepared.prepared_dir(data_dir, DrumKits.name, 'train')
+  store = prepared.PreparedStore(directory, sample_rate=sample_rate,
+                                 hop_length=hop_length, fmin=fmin,
+                                 bins_per_octave=bins_per_octave,
+                                 n_bins=n_bins)
+  return sources.CorpusSource('drum_kits/train', store, seed=seed,
+                              use_labels=False, hop_length=hop_length,
+                              n_bins=n_bins,
+                              origin=f'prepared shards in {directory}')

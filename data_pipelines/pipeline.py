@@ -227,6 +227,13 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
     return gm_renders.open_source(config.data.data_dir, seed=config.seed,
                                   use_labels=use_labels,
                                   split=name.split('/')[1], **kwargs)
+  if name == 'drum_kits/train':
+    if use_labels:
+      raise ValueError("'drum_kits/train' has no labels; it is a drum "
+                       'source (config.data.drum_source).')
+    from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
+    return drum_kits.open_source(config.data.data_dir, seed=config.seed,
+                                 **kwargs)
   if name == 'fluidsynth/train':
     from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
     return fluidsynth_render.open_source(
@@ -239,6 +246,7 @@ def open_source(config: ml_collections.ConfigDict, name: str, *,
                      "are 'synthetic/train', 'synthetic_mixtures/train', "
                      "'synthetic_drums/train', 'fluidsynth/train', "
                      "'gm_renders/train', 'gm_renders/expressive_train', "
+                     "'drum_kits/train', "
                      "'pseudo_labels/train' and "
                      "'<corpus>/<split>'.") from error
   return sources_lib.open_corpus_source(

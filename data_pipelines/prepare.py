@@ -48,7 +48,7 @@ from data_pipelines import prepared
 
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Corpus name: ' + ', '.join(
-        sorted(catalog.CORPORA) + ['fluidsynth', 'gm_renders']) + '.')
+        sorted(catalog.CORPORA) + ['drum_kits', 'fluidsynth', 'gm_renders']) + '.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', '', 'The downloaded corpus directory (docs/datasets.md); '
     'for fluidsynth, a folder of .mid files ("" = random progressions).')
@@ -79,7 +79,8 @@ _VOCAL = flags.DEFINE_bool(
 _NUM_TRACKS = flags.DEFINE_integer(
     'num_tracks', None, 'fluidsynth: progressions per split (default 1000; '
     'valid and test get a twentieth, at least 1); gm_renders: train and '
-    'expressive_train tracks (default 960 and 1200).')
+    'expressive_train tracks (default 960 and 1200); drum_kits: train '
+    'grooves (default 400).')
 _SECONDS = flags.DEFINE_float('seconds', 10.0,
                               'fluidsynth: seconds per progression.')
 
@@ -97,6 +98,10 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
     ValueError: unknown dataset name.
     DatasetNotFoundError: the directory does not exist (one line).
   """
+  if dataset == 'drum_kits':
+    from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
+    return drum_kits.DrumKits(
+        seed=seed, n_tracks={'train': num_tracks} if num_tracks else None)
   if dataset == 'gm_renders':
     from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
     return gm_renders.GMRenders(
@@ -112,7 +117,7 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
         n_tracks={'train': num_tracks, 'valid': small, 'test': small})
   if dataset not in catalog.CORPORA:
     raise ValueError(f'Unknown --dataset={dataset!r}; choose from '
-                     f'{", ".join(sorted(catalog.CORPORA) + ["fluidsynth", "gm_renders"])}.')
+                     f'{", ".join(sorted(catalog.CORPORA) + ["drum_kits", "fluidsynth", "gm_renders"])}.')
   return catalog.CORPORA[dataset](manual_dir)
 
 

@@ -315,3 +315,23 @@ def test_prepared_expressive_train_is_a_training_source(tmp_path):
   assert source.name == 'gm_renders/expressive_train'
   audio, grid = source.item(0, RATE)
   assert audio.shape == (RATE,) and grid.shape == (440, 1 + RATE // 256)
+
+
+def test_prepared_drum_kits_are_a_drum_source(tmp_path):
+  _needs_renders()
+  from data_pipelines import prepare  # pylint: disable=g-import-not-at-top
+  with pytest.raises(corpus.DatasetNotFoundError) as info:
+    drum_kits.open_source(str(tmp_path), seed=0, sample_rate=RATE,
+                          hop_length=256, fmin=27.5, bins_per_octave=60,
+                          n_bins=440)
+  assert '--dataset=drum_kits' in str(info.value)
+  assert '\n' not in str(info.value)
+  reader = drum_kits.DrumKits(n_tracks={'train': 2}, seconds=2.0)
+  record = reader.load('train/00001')
+  assert record.annotation is None and np.abs(record.audio).max() > 0.9
+  prepare.prepare_split(reader, 'train', str(tmp_path))
+  source = drum_kits.open_source(str(tmp_path), seed=0, sample_rate=RATE,
+                                 hop_length=256, fmin=27.5,
+                                 bins_per_octave=60, n_bins=440)
+  audio, grid = source.item(0, RATE)
+  assert grid is None and audio.shape == (RATE,) and np.any(audio)
