@@ -25,6 +25,11 @@ import tempfile  # pylint: disable=g-import-not-at-top
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
                       os.path.join(tempfile.gettempdir(),
                                    'mpe_jax_test_xla_cache'))
+# The transcription command's front-end and exported-program cache
+# (mpe_jax.compile_cache) in the same place, not in the user's ~/.cache.
+os.environ.setdefault('MPE_JAX_COMPILE_CACHE',
+                      os.path.join(tempfile.gettempdir(),
+                                   'mpe_jax_test_inference_cache'))
 
 
 # --- A trained-ish checkpoint shared by the transcription, evaluation, fault
