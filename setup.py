@@ -3,17 +3,15 @@
 from setuptools import find_packages, setup
 
 # The working set verified together (Python 3.11, CPU). See README "Installation".
+# `pip install -e .` is what transcription and scoring need (no TensorFlow);
+# training, dataset preparation and the notebook add TRAIN ("[train]").
 INSTALL_REQUIRES = [
     'jax==0.10.2',
     'jaxlib==0.10.2',
     'flax==0.12.8',
     'optax==0.2.8',
-    'orbax-checkpoint==0.12.8',
-    'tensorflow-cpu==2.21.0',
-    'tensorflow-datasets==4.9.10',
-    # tensorflow-datasets imports it but only declares it for old Pythons.
-    'importlib_resources',
-    'array_record',  # prepared corpus shards (data_pipelines.prepared)
+    'orbax-checkpoint==0.12.8',  # training checkpoints (--checkpoint=RUN)
+    # Fallback decoding of formats libsndfile cannot read (MP3, M4A, ...).
     'librosa==0.11.0',
     'mir_eval==0.8.2',
     'ml_collections==1.1.0',
@@ -27,11 +25,20 @@ INSTALL_REQUIRES = [
     'tqdm',
     'matplotlib',
     'mido',
-    'jams',
-    'tensorboard',
     # JAX's file lock around its persistent compilation cache, which
     # mpe_jax.compile_cache bounds in size (two processes may share it).
     'filelock',
+]
+
+# Training, input pipelines and dataset preparation.
+TRAIN_REQUIRES = [
+    'tensorflow-cpu==2.21.0',
+    'tensorflow-datasets==4.9.10',
+    # tensorflow-datasets imports it but only declares it for old Pythons.
+    'importlib_resources',
+    'array_record',  # prepared corpus shards (data_pipelines.prepared)
+    'jams',  # GuitarSet annotations
+    'tensorboard',
 ]
 
 setup(
@@ -49,15 +56,18 @@ setup(
     python_requires='>=3.11',
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        # The tests, the notebook's test (IPython.display, nbformat) and the
-        # music21 corpus of the shipped model's recipe (data_pipelines.pieces).
-        'test': ['pytest', 'pytest-xdist', 'hypothesis', 'nbformat', 'ipython',
-                 'music21==10.5.1'],
-        # The notebook outside Colab/Jupyter.
-        'notebook': ['ipython'],
+        # Training (python -m mpe_jax.main), data preparation, pseudo-labels.
+        'train': TRAIN_REQUIRES,
+        # The tests (they train), the notebook's test (IPython.display,
+        # nbformat) and the music21 corpus of the shipped model's recipe
+        # (data_pipelines.pieces).
+        'test': TRAIN_REQUIRES + ['pytest', 'pytest-xdist', 'hypothesis',
+                                  'nbformat', 'ipython', 'music21==10.5.1'],
+        # The notebook outside Colab/Jupyter (it trains).
+        'notebook': TRAIN_REQUIRES + ['ipython'],
         # Making the shipped model's training data (configs/pretrained.py).
-        'recipe': ['music21==10.5.1'],
-        'gpu': ['jax[cuda12]==0.10.2'],
-        'tpu': ['jax[tpu]==0.10.2'],
+        'recipe': TRAIN_REQUIRES + ['music21==10.5.1'],
+        'gpu': TRAIN_REQUIRES + ['jax[cuda12]==0.10.2'],
+        'tpu': TRAIN_REQUIRES + ['jax[tpu]==0.10.2'],
     },
 )

@@ -5,7 +5,7 @@
     python -m mpe_jax.evaluate --pred_dir=preds/ --dataset=NAME \\
         --config=configs/ssmpe.py
 
-``--dataset`` names a set of ``data_pipelines.pipeline.EVAL_SETS``. With
+``--dataset`` names a set of ``data_pipelines.eval_sets.EVAL_SETS``. With
 ``--checkpoint`` each track is transcribed (chunked inference, as
 ``mpe_jax.transcribe`` does; the tracks are scored as the loaders deliver them,
 exactly like validation during training) and scored with mir_eval at the
@@ -204,7 +204,7 @@ def _define_flags(argv: Sequence[str]):
                       'files in this folder instead of a checkpoint.',
                       flag_values=fv)
   flags.DEFINE_string('dataset', None, 'Evaluation set name (see '
-                      'data_pipelines.pipeline.EVAL_SETS).', flag_values=fv)
+                      'data_pipelines.eval_sets.EVAL_SETS).', flag_values=fv)
   flags.DEFINE_string('data_dir', None, 'Overrides config.data.data_dir '
                       '(where prepared datasets live).', flag_values=fv)
   flags.DEFINE_string('output_dir', 'evaluation', 'Folder for '
@@ -266,8 +266,8 @@ def run(argv: Sequence[str]) -> int:
       config = config.copy_and_resolve_references()
       with config.unlocked():
         config.data.data_dir = fv.data_dir
-    from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
-    tracks = pipeline.eval_tracks(config, fv.dataset)
+    from data_pipelines import eval_sets  # pylint: disable=g-import-not-at-top
+    tracks = eval_sets.eval_tracks(config, fv.dataset)
     if fv.pred_dir:
       report = evaluate_predictions(fv.pred_dir, tracks, fv.dataset)
     else:

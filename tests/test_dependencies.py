@@ -37,20 +37,39 @@ def _requirement_name(spec: str) -> str:
   return _normalize(re.split(r'[\s<>=!~;\[]', spec.strip(), maxsplit=1)[0])
 
 
+def _requirement_lists(tree: ast.AST) -> dict[str, list[str]]:
+  """setup.py's module-level lists of requirement strings, by name."""
+  lists: dict[str, list[str]] = {}
+  for node in tree.body:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+        node.targets[0], ast.Name) and isinstance(node.value, ast.List):
+      lists[node.targets[0].id] = ast.literal_eval(node.value)
+  return lists
+
+
+def _strings(node: ast.AST, lists: dict[str, list[str]]) -> list[str]:
+  """A list literal, a named list, or a sum of them, as strings."""
+  if isinstance(node, ast.Name):
+    return list(lists[node.id])
+  if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+    return _strings(node.left, lists) + _strings(node.right, lists)
+  return list(ast.literal_eval(node))
+
+
 def declared(setup_source: str) -> dict[str, str]:
   """Normalised distribution name -> where setup.py declares it."""
   tree = ast.parse(setup_source)
+  lists = _requirement_lists(tree)
   out: dict[str, str] = {}
+  for spec in lists.get('INSTALL_REQUIRES', []):
+    out[_requirement_name(spec)] = 'install_requires'
   for node in ast.walk(tree):
-    if isinstance(node, ast.Assign) and any(
-        isinstance(t, ast.Name) and t.id == 'INSTALL_REQUIRES'
-        for t in node.targets):
-      for spec in ast.literal_eval(node.value):
-        out[_requirement_name(spec)] = 'install_requires'
     if isinstance(node, ast.keyword) and node.arg == 'extras_require':
-      for extra, specs in ast.literal_eval(node.value).items():
-        for spec in specs:
-          out.setdefault(_requirement_name(spec), f'extra {extra!r}')
+      assert isinstance(node.value, ast.Dict)
+      for key, value in zip(node.value.keys, node.value.values):
+        for spec in _strings(value, lists):
+          out.setdefault(_requirement_name(spec),
+                         f'extra {ast.literal_eval(key)!r}')
   return out
 
 
