@@ -204,6 +204,14 @@ def format_multipitch_line(time: float, freqs: np.ndarray) -> str:
   return '\t'.join([f'{time:.6f}'] + [f'{f:.3f}' for f in freqs]) + '\n'
 
 
+def write_multipitch(path: str, times: Sequence[float],
+                     freqs: Sequence[np.ndarray]) -> str:
+  """Writes a ``.multipitch.txt`` file (``format_multipitch_line`` per
+  frame); returns the path."""
+  text = ''.join(format_multipitch_line(t, f) for t, f in zip(times, freqs))
+  return _write_atomically(path, lambda file: file.write(text.encode()))
+
+
 def read_multipitch(path: str) -> tuple[np.ndarray, list[np.ndarray]]:
   """Reads a ``.multipitch.txt`` file: ``times [T]`` and T arrays of Hz."""
   import mir_eval  # pylint: disable=g-import-not-at-top

@@ -177,6 +177,22 @@ class Transcription:
   multipitch: list[np.ndarray]
   notes: list[outputs_lib.Note]
 
+  def write_midi(self, path: str) -> str:
+    """The notes as a MIDI file (as the command's ``.mid``); returns it."""
+    return outputs_lib.write_midi(os.fspath(path), self.notes)
+
+  def write_txt(self, path: str) -> str:
+    """The frame-level pitches in mir_eval's multi-pitch format (as the
+    command's ``.multipitch.txt``); returns the path."""
+    return outputs_lib.write_multipitch(os.fspath(path), self.times,
+                                        self.multipitch)
+
+  def write_npz(self, path: str) -> str:
+    """``salience``, ``times`` and ``frequencies`` (as the command's
+    ``.npz``); returns the path."""
+    return outputs_lib.write_npz(os.fspath(path), self.salience, self.times,
+                                 self.frequencies)
+
   def plot(self, ax=None, **kwargs):
     """Salience-gram with the estimates (matplotlib; a new figure if no ax)."""
     if ax is None:
@@ -223,10 +239,8 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   if not np.all(np.isfinite(x)):
     raise ValueError('audio contains NaN or Inf samples')
   if sample_rate != predictor.sample_rate:
-    import librosa  # pylint: disable=g-import-not-at-top
-    x = librosa.resample(x, orig_sr=sample_rate,
-                         target_sr=predictor.sample_rate,
-                         res_type='soxr_hq').astype(np.float32)
+    x = audio_lib.resample(x, sample_rate,
+                           predictor.sample_rate).astype(np.float32)
   peak = float(np.max(np.abs(x)))
   thr = _threshold(predictor, threshold)
   if peak > 0:
