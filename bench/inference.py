@@ -12,20 +12,14 @@ script makes it its own virtual environment (``--basic_pitch_venv``, default
 first use) and times its ``run_inference`` there with
 ``bench/basic_pitch_child.py``: file read, windowing and its shipped model
 (TensorFlow SavedModel backend). That is compared with our file read +
-predict. Where the environment cannot be made (no network),
-``--basic_pitch=figure`` -- or the failure -- falls back to the figure
-measured on this 2-core CPU in an earlier run: 0.018 s per second of audio.
-
-The released PyTorch SS-MPE code cannot run here; its figure (0.083 s per
-second of audio: 2.49 s for 30 s, HCQT 1.15 s, model 1.18 s, measured on this
-CPU) is the constant anchor of the second line.
+predict. Where Basic-Pitch cannot run, the bench says why and fails (exit
+status 1): there is no fallback figure.
 
   python bench/inference.py [--seconds=30] [--repeats=5]
-      [--basic_pitch={venv,figure}]
 
 Ends with ``RESULT inference_basic_pitch ours=<audio s/s> anchor=<audio s/s>
-ratio=<ours/anchor> unit=audio_s_per_s`` and the same line against the
-reference (ratio > 1 means mpe_jax is faster).
+ratio=<ours/anchor> unit=audio_s_per_s`` (ratio > 1 means mpe_jax is
+faster).
 """
 
 from __future__ import annotations
@@ -54,9 +48,6 @@ from mpe_jax import inference, systems, train  # pylint: disable=g-import-not-at
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
-# Fallback: the fastest earlier figure (0.018-0.025 s per second of audio).
-BASIC_PITCH_S_PER_S = 0.018
-REFERENCE_S_PER_S = 0.083
 BASIC_PITCH_REQUIREMENT = 'basic-pitch==0.4.0'
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      'basic_pitch_child.py')
@@ -100,10 +91,6 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--seconds', type=float, default=30.0)
   parser.add_argument('--repeats', type=int, default=5)
-  parser.add_argument('--basic_pitch', choices=('venv', 'figure'),
-                      default='venv',
-                      help="'venv': time Basic-Pitch in its own environment "
-                      "in this run; 'figure': use the earlier figure")
   parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
       '~/.cache/mpe_jax/basic-pitch-0.4.0'))
   parser.add_argument('--basic_pitch_repeats', type=int, default=3)
@@ -151,14 +138,13 @@ def main() -> None:
       return predict(params, jnp.asarray(samples)[None])
 
     r_best, _ = measure(read_and_predict)
-    bp = None
-    if args.basic_pitch == 'venv':
-      try:
-        bp = run_basic_pitch(wav, args.basic_pitch_venv,
-                             args.basic_pitch_repeats)
-      except (RuntimeError, OSError, ValueError) as e:
-        print(f'Basic-Pitch did not run ({e}); using the earlier figure '
-              f'{BASIC_PITCH_S_PER_S} s per s of audio instead.')
+    try:
+      bp = run_basic_pitch(wav, args.basic_pitch_venv,
+                           args.basic_pitch_repeats)
+    except (RuntimeError, OSError, ValueError) as e:
+      print(f'error: the anchor, Basic-Pitch, did not run ({e}); no RESULT '
+            'without it.', file=sys.stderr)
+      sys.exit(1)
 
   ours = args.seconds / best
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
@@ -168,22 +154,16 @@ def main() -> None:
         f'per s); HCQT {f_best:.3f} s, model {m_best:.3f} s, peak picking '
         f'(host) {p_best:.3f} s; first call (compile) {compile_s:.1f} s; '
         f'with the WAV file read: {r_best:.3f} s')
-  if bp is not None:
-    bp_anchor = bp['seconds'] / bp['run_inference_best']
-    ours_bp = args.seconds / r_best  # both sides read the same file
-    print(f'Basic-Pitch {bp["version"]} ({bp["backend"]}, same run): '
-          f'run_inference best {bp["run_inference_best"]:.3f} s, median '
-          f'{bp["run_inference_median"]:.3f} s (file read '
-          f'{bp["read_best"]:.3f} s; predict with notes '
-          f'{bp["predict_best"]:.3f} s); {bp_anchor:.1f} s of audio per s')
-  else:
-    bp_anchor, ours_bp = 1.0 / BASIC_PITCH_S_PER_S, ours
-    print(f'Basic-Pitch: earlier figure {BASIC_PITCH_S_PER_S} s per s of '
-          f'audio (not run here)')
-  for name, o, anchor in (('basic_pitch', ours_bp, bp_anchor),
-                          ('reference', ours, 1.0 / REFERENCE_S_PER_S)):
-    print(f'RESULT inference_{name} ours={o:.2f} anchor={anchor:.2f} '
-          f'ratio={o / anchor:.2f} unit=audio_s_per_s')
+  bp_anchor = bp['seconds'] / bp['run_inference_best']
+  ours_bp = args.seconds / r_best  # both sides read the same file
+  print(f'Basic-Pitch {bp["version"]} ({bp["backend"]}, same run): '
+        f'run_inference best {bp["run_inference_best"]:.3f} s, median '
+        f'{bp["run_inference_median"]:.3f} s (file read '
+        f'{bp["read_best"]:.3f} s; predict with notes '
+        f'{bp["predict_best"]:.3f} s); {bp_anchor:.1f} s of audio per s')
+  print(f'RESULT inference_basic_pitch ours={ours_bp:.2f} '
+        f'anchor={bp_anchor:.2f} ratio={ours_bp / bp_anchor:.2f} '
+        'unit=audio_s_per_s')
 
 
 if __name__ == '__main__':
