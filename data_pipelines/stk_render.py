@@ -21,8 +21,13 @@ over every model's range, ``tests/test_expressive.py``). STK's brass and
 formant-voice models are left out: their pitch jumps by up to 60 cents from
 one note to the next (lip and formant resonances), beyond any correction.
 
-Install: ``apt-get install -y stk``. Without it ``STKError`` says so in one
-line.
+STK seeds its noise generators from the clock; with libfaketime installed
+(``apt-get install -y libfaketime``) every render runs with a clock derived
+from its score, so a track is the same audio every time it is rendered
+(without it, only the noise differs between renders).
+
+Install: ``apt-get install -y stk libfaketime``. Without STK ``STKError``
+says so in one line.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ import soundfile as sf
 from data_pipelines import corpus
 
 INSTALL = 'apt-get install -y stk'
+# STK seeds its noise generators (breath, bow, pluck excitation) from the
+# clock. Run under libfaketime (Debian ``libfaketime``) with a clock set from
+# the score, a render is a pure function of its score.
+FAKETIME_LIBRARY = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
+FAKETIME_INSTALL = 'apt-get install -y libfaketime'
 VOICES = 8
 _CHANNELS = tuple(range(1, 17))
 _RELEASE_GUARD = 0.3  # s a channel rests after a note-off before reuse
@@ -202,7 +212,7 @@ def render_part(name: str, pitches: np.ndarray, onsets: np.ndarray,
     result = subprocess.run(
         [program, name, '-n', str(VOICES), '-s', str(sample_rate), '-ow', out,
          '-if', ski], capture_output=True, text=True, check=False,
-        stdin=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, env=_fixed_clock_env(name + score))
     if result.returncode != 0 or not os.path.isfile(out):
       lines = [l for l in (result.stderr or result.stdout).splitlines()
                if l.strip() and not l.startswith(('ALSA', 'RtApi'))]
@@ -215,6 +225,29 @@ def render_part(name: str, pitches: np.ndarray, onsets: np.ndarray,
   mono = data.mean(axis=1)[:n_samples]
   audio[:len(mono)] = mono
   return audio * np.float32(instrument.gain)
+
+
+def is_deterministic() -> bool:
+  """Whether renders are pure functions of their scores (libfaketime)."""
+  return os.path.isfile(FAKETIME_LIBRARY)
+
+
+def _fixed_clock_env(text: str) -> dict[str, str] | None:
+  """The environment that runs STK with a clock set from ``text`` (None:
+  libfaketime missing, the real clock)."""
+  if not is_deterministic():
+    return None
+  import hashlib  # pylint: disable=g-import-not-at-top
+  offset = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 10**8
+  env = dict(os.environ)
+  env['LD_PRELOAD'] = ' '.join(
+      p for p in (FAKETIME_LIBRARY, env.get('LD_PRELOAD', '')) if p)
+  import time  # pylint: disable=g-import-not-at-top
+  # A clock starting at 2000-01-01 + offset s (libfaketime's '@' form).
+  env['FAKETIME'] = '@' + time.strftime('%Y-%m-%d %H:%M:%S',
+                                        time.gmtime(946684800 + offset))
+  env['FAKETIME_DONT_FAKE_MONOTONIC'] = '1'
+  return env
 
 
 def estimate_cents(audio: np.ndarray, pitch: float, *,

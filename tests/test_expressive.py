@@ -335,3 +335,16 @@ def test_prepared_drum_kits_are_a_drum_source(tmp_path):
                                  bins_per_octave=60, n_bins=440)
   audio, grid = source.item(0, RATE)
   assert grid is None and audio.shape == (RATE,) and np.any(audio)
+
+
+def test_stk_renders_are_a_function_of_the_score():
+  _needs_stk()
+  if not stk_render.is_deterministic():
+    pytest.skip(f'needs libfaketime: `{stk_render.FAKETIME_INSTALL}`')
+  args = (np.array([72]), np.array([0.0]), np.array([0.5]), np.array([90.0]),
+          RATE // 2)
+  first = stk_render.render_part('Flute', *args)  # breath noise
+  again = stk_render.render_part('Flute', *args)
+  np.testing.assert_array_equal(first, again)
+  other = stk_render.render_part('Flute', np.array([74]), *args[1:])
+  assert not np.array_equal(first, other)
