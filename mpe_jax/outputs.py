@@ -21,6 +21,10 @@ Formats (``SUFFIXES``):
   in seconds) with the estimates drawn over it.
 * ``npz`` -- ``<stem>.npz`` with ``salience [K, T]`` (float32, in [0, 1]),
   ``times [T]`` (s) and ``frequencies [K]`` (Hz).
+* ``wav`` -- ``<stem>.sonified.wav`` (not in the default set): the MIDI notes
+  synthesised (``sonify``) and mixed with the input at ``balance`` (0 = the
+  input only, 1 = the notes only), 16-bit at the model rate, so a listener
+  hears missing and extra notes against the recording.
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ import numpy as np
 
 from mpe_jax.evaluation.peaks import peak_mask
 
-FORMATS = ('txt', 'csv', 'mid', 'png', 'npz')
+FORMATS = ('txt', 'csv', 'mid', 'png', 'npz', 'wav')
+DEFAULT_FORMATS = ('txt', 'csv', 'mid', 'png', 'npz')
 SUFFIXES = {'txt': '.multipitch.txt', 'csv': '.csv', 'mid': '.mid',
-            'png': '.png', 'npz': '.npz'}
+            'png': '.png', 'npz': '.npz', 'wav': '.sonified.wav'}
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
@@ -286,17 +291,29 @@ class Writers:
     threshold: salience threshold on the peaks.
     min_note_seconds, max_gap_seconds: see ``NoteTracker``.
     title: text over the picture.
+    audio: ``[N]`` samples of the input (``.sonified.wav`` only; anything
+      with ``len`` and slicing).
+    sample_rate: Hz of ``audio``.
+    balance: share of the synthesised notes in ``.sonified.wav``.
   """
 
   def __init__(self, stem: str, formats: Sequence[str],
                bin_frequencies: np.ndarray, frame_seconds: float,
                n_frames: int, *, threshold: float,
                min_note_seconds: float = 0.05, max_gap_seconds: float = 0.03,
-               title: str = ''):
+               title: str = '', audio=None, sample_rate: int = 0,
+               balance: float = 0.5):
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
       raise ValueError(f'unknown output formats {unknown}; choose from '
                        f'{",".join(FORMATS)}.')
+    if 'wav' in formats and (audio is None or sample_rate <= 0):
+      raise ValueError('the wav output (sonification) needs the audio and '
+                       'its sample rate.')
+    if not 0.0 <= balance <= 1.0:
+      raise ValueError(f'sonification balance must lie in [0, 1], got '
+                       f'{balance}.')
+    self.audio, self.sample_rate, self.balance = audio, sample_rate, balance
     self.stem, self.formats = stem, tuple(formats)
     for target in self.paths():
       if os.path.isdir(target):
@@ -319,7 +336,7 @@ class Writers:
     self.tracker = (NoteTracker(frame_seconds,
                                 min_note_seconds=min_note_seconds,
                                 max_gap_seconds=max_gap_seconds)
-                    if 'mid' in formats else None)
+                    if 'mid' in formats or 'wav' in formats else None)
     self.npz = (NpzStream(self._files['npz'].file, len(self.freqs),
                           self.n_frames) if 'npz' in formats else None)
     self.pooled = (PooledSalience(len(self.freqs), self.n_frames)
@@ -371,7 +388,11 @@ class Writers:
                          'were written')
       if self.tracker is not None:
         self.notes = self.tracker.finish()
+      if 'mid' in self._files:
         _save_midi(self._files['mid'].file, self.notes)
+      if 'wav' in self._files:
+        _save_sonified(self._files['wav'].file, self.audio, self.notes,
+                       self.sample_rate, self.balance)
       if self.npz is not None:
         self.npz.finish(times, self.freqs)
       if self.pooled is not None:
@@ -387,6 +408,58 @@ class Writers:
     """Removes the temporary files; earlier outputs stay as they were."""
     for f in self._files.values():
       f.abort()
+
+
+# ------------------------------------------------------------ listening ---
+
+SONIFY_HARMONICS = 6  # partials of each synthesised note, amplitude 1 / h
+
+
+def sonify(notes: Sequence[Note], start: int, n_samples: int,
+           sample_rate: int) -> np.ndarray:
+  """Samples ``[start, start + n_samples)`` of ``notes`` synthesised:
+  harmonic tones (``SONIFY_HARMONICS`` partials below Nyquist), 10-ms
+  attack and release ramps, amplitude growing with the velocity."""
+  out = np.zeros(n_samples, np.float64)
+  t0, t1 = start / sample_rate, (start + n_samples) / sample_rate
+  ramp = 0.01
+  for note in notes:
+    if note.end + ramp <= t0 or note.start >= t1:
+      continue
+    a = max(int(np.floor(note.start * sample_rate)), start)
+    b = min(int(np.ceil((note.end + ramp) * sample_rate)), start + n_samples)
+    t = np.arange(a, b) / sample_rate
+    envelope = np.clip((t - note.start) / ramp, 0, 1) * np.clip(
+        (note.end + ramp - t) / ramp, 0, 1)
+    f0 = 440.0 * 2.0 ** ((note.pitch - 69) / 12)
+    tone = sum(np.sin(2 * np.pi * h * f0 * (t - note.start)) / h
+               for h in range(1, SONIFY_HARMONICS + 1)
+               if h * f0 < sample_rate / 2)
+    out[a - start:b - start] += (note.velocity / 127) * envelope * tone
+  return out
+
+
+def _save_sonified(file: IO, audio, notes: Sequence[Note], sample_rate: int,
+                   balance: float, block_seconds: float = 10.0) -> None:
+  """``audio`` mixed with its notes (``balance`` of the notes), 16-bit.
+
+  Two passes of blocks (the notes' peak level, then the mix), so memory is
+  bounded for any length."""
+  import soundfile  # pylint: disable=g-import-not-at-top
+  n = len(audio)
+  block = max(1, int(block_seconds * sample_rate))
+  peak = 1e-9
+  for a in range(0, n, block):
+    peak = max(peak, float(np.max(np.abs(sonify(
+        notes, a, min(block, n - a), sample_rate)), initial=0.0)))
+  with soundfile.SoundFile(file, 'w', samplerate=sample_rate, channels=1,
+                           subtype='PCM_16', format='WAV') as out:
+    for a in range(0, n, block):
+      m = min(block, n - a)
+      x = np.asarray(audio[a:a + m], np.float64)
+      mix = (1 - balance) * x + balance * sonify(notes, a, m,
+                                                 sample_rate) / peak
+      out.write(np.clip(0.9 * mix, -1.0, 1.0))
 
 
 # -------------------------------------------------------- arrays, images ---

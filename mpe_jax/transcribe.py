@@ -280,12 +280,13 @@ def _phase(timings, name: str):
 
 
 def transcribe_file(job: Job, predictor, output_dir: str, *,
-                    formats: Sequence[str] = outputs_lib.FORMATS,
+                    formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                     threshold: float | None = None,
                     min_note_seconds: float = 0.05,
                     max_gap_seconds: float = 0.03,
                     skip_existing: bool = False,
-                    progress: Any = None, timings: Any = None) -> FileResult:
+                    progress: Any = None, timings: Any = None,
+                    sonify_balance: float = 0.5) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors).
 
@@ -329,7 +330,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
         stem, formats, predictor.bin_frequencies, _frame_seconds(predictor),
         n_frames, threshold=_threshold(predictor, threshold),
         min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
-        title=os.path.basename(job.source))
+        title=os.path.basename(job.source), audio=samples,
+        sample_rate=predictor.sample_rate, balance=sonify_balance)
     if progress is not None:
       progress.reset(total=n_frames)
     blocks = iter(blocks)
@@ -357,14 +359,15 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
 
 def transcribe_files(inputs: Sequence[str], predictor, *,
                      output_dir: str = '.',
-                     formats: Sequence[str] = outputs_lib.FORMATS,
+                     formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                      threshold: float | None = None,
                      min_note_seconds: float = 0.05,
                      max_gap_seconds: float = 0.03,
                      skip_existing: bool = False,
                      verbose: bool = False,
                      show_progress: bool | None = None,
-                     timings: Any = None) -> list[FileResult]:
+                     timings: Any = None,
+                     sonify_balance: float = 0.5) -> list[FileResult]:
   """Transcribes files and folders; one failure does not stop the others.
 
   Prints one line per failure and warning on stderr (tracebacks with
@@ -399,7 +402,8 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             min_note_seconds=min_note_seconds,
                             max_gap_seconds=max_gap_seconds,
                             skip_existing=skip_existing,
-                            progress=frames_bar, timings=timings)
+                            progress=frames_bar, timings=timings,
+                            sonify_balance=sonify_balance)
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)
@@ -457,8 +461,10 @@ def _define_flags():
                     flag_values=fv)
   flags.DEFINE_string('output_dir', '.', 'Folder for the outputs (created).',
                       flag_values=fv)
-  flags.DEFINE_list('formats', list(outputs_lib.FORMATS),
-                    'Outputs: any of ' + ','.join(outputs_lib.FORMATS) + '.',
+  flags.DEFINE_list('formats', list(outputs_lib.DEFAULT_FORMATS),
+                    'Outputs: any of ' + ','.join(outputs_lib.FORMATS) +
+                    ' (wav: the notes synthesised and mixed with the input, '
+                    '<stem>.sonified.wav).',
                     flag_values=fv)
   flags.DEFINE_float('threshold', None, 'Salience threshold on the peaks '
                      "(default: the checkpoint's config.eval.threshold).",
@@ -472,6 +478,10 @@ def _define_flags():
                      flag_values=fv)
   flags.DEFINE_integer('batch_size', 4, 'Chunks per model call.',
                        flag_values=fv)
+  flags.DEFINE_float('sonify_balance', 0.5, 'wav output: share of the '
+                     'synthesised notes in the mix (0 = the recording only, '
+                     '1 = the notes only).', lower_bound=0.0, upper_bound=1.0,
+                     flag_values=fv)
   flags.DEFINE_bool('skip_existing', False, 'Skip inputs whose outputs all '
                     'exist (to resume a large batch).', flag_values=fv)
   flags.DEFINE_bool('progress', None, 'Progress bars (default: when stderr '
@@ -527,7 +537,8 @@ def run(argv: Sequence[str]) -> int:
         inputs, predictor, output_dir=fv.output_dir, formats=fv.formats,
         threshold=fv.threshold, min_note_seconds=fv.min_note_seconds,
         max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
-        verbose=fv.verbose, show_progress=fv.progress, timings=timings)
+        verbose=fv.verbose, show_progress=fv.progress, timings=timings,
+        sonify_balance=fv.sonify_balance)
     print(summary(results), file=sys.stderr if any(
         not r.ok for r in results) else sys.stdout)
     if timings is not None:
