@@ -18,7 +18,8 @@ Formats (``SUFFIXES``):
   most ``max_gap_seconds`` continues the same note; notes shorter than
   ``min_note_seconds`` are dropped; velocity grows with the mean salience.
 * ``png`` -- ``<stem>.png``, the salience-gram (pitch axis in note names, time
-  in seconds) with the estimates drawn over it.
+  in seconds) with the estimates (dots) and the MIDI notes (outlined bars)
+  drawn over it.
 * ``npz`` -- ``<stem>.npz`` with ``salience [K, T]`` (float32, in [0, 1]),
   ``times [T]`` (s) and ``frequencies [K]`` (Hz).
 * ``wav`` -- ``<stem>.sonified.wav`` (not in the default set): the MIDI notes
@@ -336,7 +337,7 @@ class Writers:
     self.tracker = (NoteTracker(frame_seconds,
                                 min_note_seconds=min_note_seconds,
                                 max_gap_seconds=max_gap_seconds)
-                    if 'mid' in formats or 'wav' in formats else None)
+                    if {'mid', 'wav', 'png'} & set(formats) else None)
     self.npz = (NpzStream(self._files['npz'].file, len(self.freqs),
                           self.n_frames) if 'npz' in formats else None)
     self.pooled = (PooledSalience(len(self.freqs), self.n_frames)
@@ -398,7 +399,7 @@ class Writers:
       if self.pooled is not None:
         _save_png(self._files['png'].file, self.pooled.data, times,
                   self.freqs, threshold=self.threshold, title=self.title,
-                  factor=self.pooled.factor)
+                  factor=self.pooled.factor, notes=self.notes)
       return [self._files[f].commit() for f in self.formats]
     except BaseException:
       self.abort()
@@ -485,7 +486,8 @@ def _pooled(salience: np.ndarray, max_columns: int
 def plot_salience(ax, salience: np.ndarray, times: np.ndarray,
                   frequencies: np.ndarray, *, threshold: float = 0.5,
                   max_columns: int = 4000, estimates: bool = True,
-                  factor: int | None = None):
+                  factor: int | None = None,
+                  notes: Sequence[Note] | None = None):
   """Draws a salience-gram on a matplotlib axis (pitch in note names).
 
   Args:
@@ -499,6 +501,7 @@ def plot_salience(ax, salience: np.ndarray, times: np.ndarray,
     estimates: draw the estimates.
     factor: ``salience`` is already the maximum over groups of ``factor``
       frames (``PooledSalience``).
+    notes: MIDI notes drawn as outlined bars over the salience.
 
   Returns:
     The image artist.
@@ -520,9 +523,18 @@ def plot_salience(ax, salience: np.ndarray, times: np.ndarray,
     ax.scatter(times[0] + (t_idx * factor + (factor - 1) / 2) * dt,
                midi[k_idx], s=1.5, c='#35d0ff', marker='.', linewidths=0,
                label=f'estimates (peaks >= {threshold:g})')
-    if len(k_idx):
-      ax.legend(loc='upper right', fontsize='small', markerscale=6,
-                framealpha=0.6)
+  if notes:
+    from matplotlib.collections import PatchCollection  # pylint: disable=g-import-not-at-top
+    from matplotlib.patches import Rectangle  # pylint: disable=g-import-not-at-top
+    bars = [Rectangle((n.start, n.pitch - 0.4), n.end - n.start, 0.8)
+            for n in notes]
+    ax.add_collection(PatchCollection(bars, facecolor='none',
+                                      edgecolor='#9dff6b', linewidth=0.7))
+    ax.plot([], [], color='#9dff6b', label=f'notes ({len(notes)})')
+    ax.set_xlim(times[0] - dt / 2, t_end - dt / 2)  # the image's extent
+  if (estimates or notes) and ax.get_legend_handles_labels()[0]:
+    ax.legend(loc='upper right', fontsize='small', markerscale=6,
+              framealpha=0.6)
   lo, hi = math.ceil(midi[0] / 12) * 12, math.floor(midi[-1] / 12) * 12
   ticks = np.arange(lo, hi + 1, 12)
   ax.set_yticks(ticks)
@@ -541,7 +553,8 @@ def write_png(path: str, salience: np.ndarray, times: np.ndarray,
 
 
 def _save_png(file: IO, salience, times, frequencies, *, threshold: float,
-              title: str, factor: int | None = None) -> None:
+              title: str, factor: int | None = None,
+              notes: Sequence[Note] | None = None) -> None:
   # A bare Figure renders with Agg and leaves pyplot's backend alone.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
@@ -549,7 +562,7 @@ def _save_png(file: IO, salience, times, frequencies, *, threshold: float,
   fig = Figure(figsize=(min(20.0, max(8.0, 0.25 * duration)), 5.0), dpi=100)
   ax = fig.add_subplot()
   image = plot_salience(ax, salience, times, frequencies, threshold=threshold,
-                        factor=factor)
+                        factor=factor, notes=notes)
   fig.colorbar(image, ax=ax, label='salience', pad=0.01)
   if title:
     ax.set_title(title)

@@ -198,6 +198,7 @@ class Transcription:
     if ax is None:
       import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
       _, ax = plt.subplots(figsize=(10, 4))
+    kwargs.setdefault('notes', self.notes)
     return outputs_lib.plot_salience(ax, self.salience, self.times,
                                      self.frequencies,
                                      threshold=self.threshold, **kwargs)

@@ -229,7 +229,7 @@ def _toy_salience():
 def test_text_csv_npz_png_outputs(tmp_path):
   freqs, sal = _toy_salience()
   stem = str(tmp_path / 'sub' / 'toy')
-  writers = outputs.Writers(stem, outputs.FORMATS, freqs, 0.01, 3,
+  writers = outputs.Writers(stem, outputs.DEFAULT_FORMATS, freqs, 0.01, 3,
                             threshold=0.5, min_note_seconds=0.01)
   writers.add(0, sal[:, :2])
   writers.add(2, sal[:, 2:])
