@@ -95,7 +95,6 @@ def render(hits: list[tuple[float, int, int]], kit: str, n_samples: int, *,
   """The hits played on ``kit``: [n_samples] float32 (unscaled)."""
   import mido  # pylint: disable=g-import-not-at-top
   soundfont = kit_path(kit)
-  tempo, ticks_per_beat = fs._midi_ticks(sample_rate)  # pylint: disable=protected-access
   block_s = fs.BLOCK / sample_rate
   events = []
   for t, key, velocity in hits:
@@ -104,18 +103,9 @@ def render(hits: list[tuple[float, int, int]], kit: str, n_samples: int, *,
                                          note=key, velocity=velocity)))
     events.append((tick + 8, 0, mido.Message(
         'note_off', channel=0, note=key, velocity=0)))
-  events.sort(key=lambda e: (e[0], e[1]))
-  mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-  track = mido.MidiTrack()
-  mid.tracks.append(track)
-  track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
-  now = 0
-  for tick, _, message in events:
-    track.append(message.copy(time=tick - now))
-    now = tick
   with tempfile.TemporaryDirectory(prefix='mpe_drums_') as tmp:
     path = os.path.join(tmp, 'drums.mid')
-    mid.save(path)
+    fs.save_block_events(events, path, sample_rate=sample_rate)
     audio = fs.render_midi(path, sample_rate=sample_rate, soundfont=soundfont)
   out = np.zeros(n_samples, np.float32)
   out[:min(n_samples, len(audio))] = audio[:n_samples]

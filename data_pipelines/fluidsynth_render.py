@@ -210,7 +210,6 @@ def write_midi(notes: list[Note], path: str, *,
   """Writes ``notes`` (one channel per program, never the drum channel 9)
   with a tick of exactly ``BLOCK`` samples at ``sample_rate``."""
   import mido  # pylint: disable=g-import-not-at-top
-  tempo, ticks_per_beat = _midi_ticks(sample_rate)
   block_s = BLOCK / sample_rate
   channels = {}
   for note in notes:
@@ -227,16 +226,26 @@ def write_midi(notes: list[Note], path: str, *,
                                        velocity=note.velocity)))
     events.append((off, 0, mido.Message('note_off', channel=ch,
                                         note=note.pitch, velocity=0)))
-  events.sort(key=lambda e: (e[0], e[1]))
+  save_block_events(events, path, sample_rate=sample_rate, preamble=[
+      mido.Message('program_change', channel=ch, program=program, time=0)
+      for program, ch in channels.items()])
+
+
+def save_block_events(events: list[tuple], path: str, *,
+                      sample_rate: int = corpus.SAMPLE_RATE,
+                      preamble: list | None = None) -> None:
+  """Writes ``(tick, order, mido message)`` events as a one-track MIDI file
+  whose tick is exactly ``BLOCK`` samples at ``sample_rate`` (events sorted
+  by tick, then order; ``preamble`` messages right after the tempo)."""
+  import mido  # pylint: disable=g-import-not-at-top
+  tempo, ticks_per_beat = _midi_ticks(sample_rate)
   mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
   track = mido.MidiTrack()
   mid.tracks.append(track)
   track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
-  for program, ch in channels.items():
-    track.append(mido.Message('program_change', channel=ch, program=program,
-                              time=0))
+  track.extend(preamble or [])
   now = 0
-  for tick, _, message in events:
+  for tick, _, message in sorted(events, key=lambda e: (e[0], e[1])):
     track.append(message.copy(time=tick - now))
     now = tick
   track.append(mido.MetaMessage('end_of_track', time=0))
@@ -288,7 +297,6 @@ def write_expressive_midi(notes: list[Note], curves, path: str, *,
   1 CC step).
   """
   import mido  # pylint: disable=g-import-not-at-top
-  tempo, ticks_per_beat = _midi_ticks(sample_rate)
   block_s = BLOCK / sample_rate
   step_ticks = max(1, int(round(curves.step / block_s)))
   channels = _allocate_channels(notes)
@@ -326,17 +334,7 @@ def write_expressive_midi(notes: list[Note], curves, path: str, *,
                                        velocity=note.velocity)))
     events.append((off, -1, mido.Message('note_off', channel=ch,
                                          note=note.pitch, velocity=0)))
-  events.sort(key=lambda e: (e[0], e[1]))
-  mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-  track = mido.MidiTrack()
-  mid.tracks.append(track)
-  track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
-  now = 0
-  for tick, _, message in events:
-    track.append(message.copy(time=tick - now))
-    now = tick
-  track.append(mido.MetaMessage('end_of_track', time=0))
-  mid.save(path)
+  save_block_events(events, path, sample_rate=sample_rate)
 
 
 def render_notes(notes: list[Note], n_samples: int, *,
