@@ -36,7 +36,6 @@ anchor.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -47,10 +46,13 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)  # the bench's own modules
 
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import soundfile  # pylint: disable=g-import-not-at-top
+
+import basic_pitch_env  # pylint: disable=g-import-not-at-top (bench/)
 
 from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
 from mpe_jax import inference  # pylint: disable=g-import-not-at-top
@@ -62,15 +64,6 @@ ONSET_TOLERANCE = 0.05  # s, note-level scores (mir_eval.transcription)
 CHILD = os.path.join(HERE, 'basic_pitch_multipitch.py')
 KEYS = ('precision', 'recall', 'accuracy', 'f1')
 NOTE_KEYS = ('note_f1', 'note_offset_f1')
-
-
-def _bench_inference():
-  """bench/inference.py as a module (its Basic-Pitch venv maker)."""
-  spec = importlib.util.spec_from_file_location(
-      'bench_inference', os.path.join(HERE, 'inference.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def notes_to_grid(notes, seconds: float) -> tuple[np.ndarray, list]:
@@ -185,14 +178,14 @@ def main() -> None:
                       help='tracks per set (0: all of the set)')
   parser.add_argument('--basic_pitch', choices=('venv', 'none'),
                       default='venv')
-  parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
-      '~/.cache/mpe_jax/basic-pitch-0.4.0'))
+  parser.add_argument('--basic_pitch_venv',
+                      default=basic_pitch_env.DEFAULT_VENV)
   args = parser.parse_args()
 
   predictor = inference.load_predictor(args.checkpoint)
   bp_python = None
   if args.basic_pitch == 'venv':
-    bp_python = _bench_inference().basic_pitch_python(args.basic_pitch_venv)
+    bp_python = basic_pitch_env.basic_pitch_python(args.basic_pitch_venv)
   reader = gm_renders.GMRenders()
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
         f'model: {predictor.step_dir}; {time.strftime("%Y-%m-%d")}')

@@ -31,7 +31,6 @@ fallback anchor.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -43,14 +42,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)  # the bench's own modules
 
-
-def _bench_inference():
-  spec = importlib.util.spec_from_file_location(
-      'bench_inference', os.path.join(HERE, 'inference.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+import basic_pitch_env  # pylint: disable=g-import-not-at-top (bench/)
 
 
 def make_inputs(data_dir: str, files: int, seconds: float) -> tuple[list, str]:
@@ -112,14 +106,14 @@ def main() -> None:
   parser.add_argument('--seconds', type=float, default=30.0)
   parser.add_argument('--data_dir', default=os.path.expanduser(
       '~/.cache/mpe_jax/bench_cli'))
-  parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
-      '~/.cache/mpe_jax/basic-pitch-0.4.0'))
+  parser.add_argument('--basic_pitch_venv',
+                      default=basic_pitch_env.DEFAULT_VENV)
   parser.add_argument('--checkpoint', default=None,
                       help='default: the shipped model')
   args = parser.parse_args()
 
   paths, single = make_inputs(args.data_dir, args.files, args.seconds)
-  bp_python = _bench_inference().basic_pitch_python(args.basic_pitch_venv)
+  bp_python = basic_pitch_env.basic_pitch_python(args.basic_pitch_venv)
   bp_cli = os.path.join(os.path.dirname(bp_python), 'basic-pitch')
   cache = tempfile.mkdtemp(prefix='mpe_cli_cache_')
   env = dict(os.environ, MPE_JAX_COMPILE_CACHE=cache,

@@ -41,6 +41,8 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 import soundfile  # pylint: disable=g-import-not-at-top
 import timing  # pylint: disable=g-import-not-at-top (bench/timing.py)
+from basic_pitch_env import basic_pitch_python  # pylint: disable=g-import-not-at-top
+from basic_pitch_env import DEFAULT_VENV  # pylint: disable=g-import-not-at-top
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
 from configs import ssmpe  # pylint: disable=g-import-not-at-top
@@ -48,31 +50,8 @@ from mpe_jax import inference, systems, train  # pylint: disable=g-import-not-at
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
-BASIC_PITCH_REQUIREMENT = 'basic-pitch==0.4.0'
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      'basic_pitch_child.py')
-
-
-def basic_pitch_python(venv: str) -> str:
-  """The interpreter of a venv with Basic-Pitch, made on first use.
-
-  Raises:
-    RuntimeError: the environment could not be made (one line: why).
-  """
-  python = os.path.join(venv, 'bin', 'python')
-  check = [python, '-c', 'import basic_pitch']
-  if os.path.exists(python) and subprocess.run(
-      check, capture_output=True, check=False).returncode == 0:
-    return python
-  print(f'making Basic-Pitch\'s environment in {venv} '
-        f'(pip install {BASIC_PITCH_REQUIREMENT}; first use only)', flush=True)
-  for cmd in ([sys.executable, '-m', 'venv', venv],
-              [python, '-m', 'pip', 'install', '-q', BASIC_PITCH_REQUIREMENT]):
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode:
-      last = (done.stderr.strip().splitlines() or ['no output'])[-1]
-      raise RuntimeError(f'{" ".join(cmd[-3:])} failed: {last}')
-  return python
 
 
 def run_basic_pitch(wav: str, venv: str, repeats: int) -> dict:
@@ -91,8 +70,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--seconds', type=float, default=30.0)
   parser.add_argument('--repeats', type=int, default=5)
-  parser.add_argument('--basic_pitch_venv', default=os.path.expanduser(
-      '~/.cache/mpe_jax/basic-pitch-0.4.0'))
+  parser.add_argument('--basic_pitch_venv', default=DEFAULT_VENV)
   parser.add_argument('--basic_pitch_repeats', type=int, default=3)
   args = parser.parse_args()
 
