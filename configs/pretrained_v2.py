@@ -39,7 +39,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     raise ValueError(f'configs/pretrained_v2.py needs a variant: one of '
                      f'{list(VARIANTS)} (e.g. --config=configs/'
                      f'pretrained_v2.py:compact), got {arg!r}')
-  config = pretrained.get_config()
+  # 'quick' starts from the v1 recipe's quick loop (40 steps, validation
+  # every 20).
+  config = pretrained.get_config('quick' if arg == 'quick' else None)
   with config.unlocked():
     # --- data: realistic renders beside the in-tune ones
     config.data.mixture.sources = ('gm_renders/expressive_train',
@@ -61,9 +63,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.optim.decoder_lr = 3e-4
       config.optim.warmup_steps = 20
     elif arg == 'quick':
-      config.train.num_steps = 40
-      config.train.eval_every = 20
-      config.train.checkpoint_every = 20
-      config.train.log_every = 5
       config.eval.evaluation_sets = ('gm_renders/expressive_test',)
   return config.lock()
