@@ -79,45 +79,6 @@ def enable(enabled: bool = True) -> str | None:
   return path
 
 
-class CompileCounter:
-  """Counts, while active, the programs XLA compiled and those the
-  persistent cache supplied (``jax.monitoring`` events)::
-
-      with compile_cache.CompileCounter() as counts:
-        ...
-      counts.compiled, counts.cache_hits
-  """
-
-  _COMPILED = '/jax/compilation_cache/cache_misses'
-  _HITS = '/jax/compilation_cache/cache_hits'
-  _BACKEND = '/jax/core/compile/backend_compile_duration'
-
-  def __init__(self):
-    self.compiled = 0  # backend compilations (cache misses or no cache)
-    self.cache_hits = 0
-    self._active = False
-
-  def _event(self, event: str, **kwargs) -> None:
-    del kwargs
-    if self._active and event == self._HITS:
-      self.cache_hits += 1
-
-  def _duration(self, event: str, duration: float, **kwargs) -> None:
-    del duration, kwargs
-    if self._active and event == self._BACKEND:
-      self.compiled += 1
-
-  def __enter__(self) -> 'CompileCounter':
-    from jax import monitoring  # pylint: disable=g-import-not-at-top
-    self._active = True
-    monitoring.register_event_listener(self._event)
-    monitoring.register_event_duration_secs_listener(self._duration)
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self._active = False
-
-
 FRONTEND_FORMAT = 1  # bump when a front end's pytree layout changes
 
 
