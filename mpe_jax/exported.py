@@ -46,19 +46,20 @@ class Programs:
     """``fn`` (jit-able, positional array arguments) through the store."""
     if self.directory is None:
       return fn
-    calls: dict[str, Callable[..., Any]] = {}
+    calls: dict[tuple, Callable[..., Any]] = {}
 
     def call(*args):
       leaves, treedef = jax.tree.flatten(args)
-      signature = [(tuple(getattr(x, 'shape', ())),
-                    str(getattr(x, 'dtype', type(x).__name__)))
-                   for x in leaves]
-      key = hashlib.sha256(repr((FORMAT, self.identity, name, str(treedef),
-                                 signature, jax.default_backend(),
-                                 jax.__version__)).encode()).hexdigest()[:32]
-      run = calls.get(key)
-      if run is None:
-        run = calls[key] = self._program(key, fn, treedef, leaves)
+      signature = tuple((tuple(getattr(x, 'shape', ())),
+                         str(getattr(x, 'dtype', type(x).__name__)))
+                        for x in leaves)
+      run = calls.get((treedef, signature))
+      if run is None:  # first call with this structure: find or export it
+        key = hashlib.sha256(repr((
+            FORMAT, self.identity, name, str(treedef), list(signature),
+            jax.default_backend(), jax.__version__)).encode()).hexdigest()[:32]
+        run = calls[(treedef, signature)] = self._program(key, fn, treedef,
+                                                          leaves)
       return run(*leaves)
     return call
 
