@@ -257,30 +257,43 @@ _CHANNELS = tuple(c for c in range(16) if c != DRUM_CHANNEL)
 RELEASE_GUARD = 0.4  # s a channel rests after a note-off before reuse
 
 
+def allocate_channels(onsets, offsets, *, channels: tuple[int, ...],
+                      release_guard: float) -> list[int]:
+  """A channel per note (notes taken by onset) such that no two sounding
+  notes share one: the free channel that has rested at least
+  ``release_guard`` s after its last note-off and longest, else the one
+  whose last note ended first.
+
+  Raises:
+    ValueError: more simultaneous notes than ``channels`` (one line).
+  """
+  free_at = {c: -np.inf for c in channels}
+  out = [0] * len(onsets)
+  for i in sorted(range(len(onsets)), key=lambda k: onsets[k]):
+    ended = [c for c in channels if free_at[c] <= onsets[i]]
+    if not ended:
+      raise ValueError(f'More than {len(channels)} simultaneous notes at '
+                       f'{onsets[i]:.3f} s')
+    idle = [c for c in ended if free_at[c] + release_guard <= onsets[i]]
+    channel = min(idle or ended, key=lambda c: free_at[c])
+    out[i] = channel
+    free_at[channel] = offsets[i]
+  return out
+
+
 def _allocate_channels(notes: list[Note]) -> list[int]:
-  """A channel per note such that no two sounding notes share one: the
-  free channel (resting ``RELEASE_GUARD`` after its last note-off) that has
-  rested longest, else the one whose last note ended first.
+  """``allocate_channels`` over the 15 melodic channels.
 
   Raises:
     FluidSynthError: more simultaneous notes than the 15 melodic channels.
   """
-  free_at = {c: -np.inf for c in _CHANNELS}
-  channels = [0] * len(notes)
-  for i in sorted(range(len(notes)), key=lambda k: notes[k].onset):
-    note = notes[i]
-    idle = [c for c in _CHANNELS if free_at[c] + RELEASE_GUARD <= note.onset]
-    ended = [c for c in _CHANNELS if free_at[c] <= note.onset]
-    if not ended:
-      raise FluidSynthError(
-          f'More than {len(_CHANNELS)} simultaneous notes at '
-          f'{note.onset:.3f} s; the expressive writer needs one channel per '
-          'sounding note.')
-    pool = idle or ended
-    channel = min(pool, key=lambda c: free_at[c])
-    channels[i] = channel
-    free_at[channel] = note.offset
-  return channels
+  try:
+    return allocate_channels([n.onset for n in notes],
+                             [n.offset for n in notes], channels=_CHANNELS,
+                             release_guard=RELEASE_GUARD)
+  except ValueError as error:
+    raise FluidSynthError(f'{error}; the expressive writer needs one channel '
+                          'per sounding note.') from error
 
 
 def write_expressive_midi(notes: list[Note], curves, path: str, *,

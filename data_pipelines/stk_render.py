@@ -42,6 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from data_pipelines import corpus
+from data_pipelines import fluidsynth_render as fs
 
 INSTALL = 'apt-get install -y stk'
 # STK seeds its noise generators (breath, bow, pluck excitation) from the
@@ -138,22 +139,6 @@ def tuning_error(name: str, pitch: np.ndarray | float) -> np.ndarray:
   return np.interp(pitch, TUNING_PITCHES, np.asarray(table))
 
 
-def _allocate(onsets: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-  """A SKINI channel per note: the longest-resting free one."""
-  free_at = {c: -np.inf for c in _CHANNELS}
-  channels = np.zeros(len(onsets), np.int64)
-  for i in np.argsort(onsets, kind='stable'):
-    ended = [c for c in _CHANNELS if free_at[c] <= onsets[i]]
-    if not ended:
-      raise STKError(f'More than {len(_CHANNELS)} simultaneous notes at '
-                     f'{onsets[i]:.3f} s in one STK part.')
-    idle = [c for c in ended if free_at[c] + _RELEASE_GUARD <= onsets[i]]
-    channel = min(idle or ended, key=lambda c: free_at[c])
-    channels[i] = channel
-    free_at[channel] = offsets[i]
-  return channels
-
-
 def skini_score(name: str, pitches: np.ndarray, onsets: np.ndarray,
                 offsets: np.ndarray, velocities: np.ndarray,
                 cents: list[np.ndarray] | None, step: float) -> str:
@@ -162,7 +147,11 @@ def skini_score(name: str, pitches: np.ndarray, onsets: np.ndarray,
   ``cents[i]`` is note i's pitch curve on a grid of ``step`` seconds (None =
   in tune); the model's ``tuning_error`` is subtracted from every pitch.
   """
-  channels = _allocate(onsets, offsets)
+  try:
+    channels = fs.allocate_channels(onsets, offsets, channels=_CHANNELS,
+                                    release_guard=_RELEASE_GUARD)
+  except ValueError as error:
+    raise STKError(f'{error} in one STK part.') from error
   events = []  # (time, order, text without time)
   for i in range(len(pitches)):
     ch = int(channels[i])

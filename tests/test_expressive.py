@@ -183,6 +183,10 @@ def test_stk_model_plays_the_labelled_pitch(name):
 def test_stk_errors_are_one_line(monkeypatch):
   with pytest.raises(ValueError, match='Unknown STK instrument'):
     stk_render.check_instrument('Theremin')
+  crowded = np.zeros(17)
+  with pytest.raises(stk_render.STKError, match='17|16 simultaneous'):
+    stk_render.skini_score('Bowed', np.full(17, 60.0), crowded,
+                           crowded + 1.0, np.full(17, 90.0), None, 0.01)
   monkeypatch.setattr(stk_render.shutil, 'which', lambda _: None)
   with pytest.raises(stk_render.STKError) as info:
     stk_render.render_part('Bowed', np.array([60]), np.array([0.0]),
