@@ -15,6 +15,13 @@ Variants (one CPU budget each, compared in docs/pretrained.md):
   compact   the v1 architecture trained from scratch on the new mixture;
   finetune  gm_joint_v1's weights trained further on the new mixture
             (LR 3e-4, short warmup);
+  fast      a CPU-fast architecture: no residual blocks at full resolution
+            and one (d = 3) instead of three at each lower level, so that
+            the model's forward pass costs about half as much CPU time;
+            it starts from a trained full model (``init_checkpoint``: the
+            residual blocks it keeps are copied, ``models.transfer``) and
+            hears recorded drum kits ('drum_kits/train') in the percussion
+            term;
   quick     40 steps of 'compact' (a smoke test of the recipe).
 
 Run (prepare once, then train; rerunning resumes):
@@ -30,7 +37,11 @@ import ml_collections
 
 from configs import pretrained
 
-VARIANTS = ('compact', 'finetune', 'quick')
+VARIANTS = ('compact', 'finetune', 'fast', 'quick')
+
+# Residual-block dilations per encoder level of the 'fast' variant (the
+# decoder mirrors them); the published model has (1, 2, 3) at every level.
+FAST_DILATIONS = ((), (3,), (3,), (3,))
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -62,6 +73,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.optim.encoder_lr = 3e-4
       config.optim.decoder_lr = 3e-4
       config.optim.warmup_steps = 20
+    elif arg == 'fast':
+      config.model.residual_dilations = FAST_DILATIONS
+      config.data.drum_source = 'drum_kits/train'
+      config.train.init_checkpoint = 'gm_joint_v1'
+      config.optim.encoder_lr = 3e-4
+      config.optim.decoder_lr = 3e-4
+      config.optim.warmup_steps = 100
     elif arg == 'quick':
       config.eval.evaluation_sets = ('gm_renders/expressive_test',)
   return config.lock()

@@ -77,6 +77,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.n_bins = 440  # = hcqt.n_bins
   config.model.channels = (4, 8, 16, 32, 64)  # encoder widths (decoder mirrors)
   config.model.latent_size = 128  # latent channels per frame
+  # Residual-block dilations per level; () = (1, 2, 3) at every level.
+  config.model.residual_dilations = ()
   config.model.norm = 'post_block'  # LayerNorm after each block (SS-MPE)
   config.model.switch_channel = False  # Timbre-Trap mode channel: off
   config.model.film = False  # Timbre-Trap FiLM-conditioning ablation: off

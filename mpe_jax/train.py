@@ -28,7 +28,7 @@ from flax import nnx, struct
 from mpe_jax import checkpointing, inference, parallel, schedules, systems
 from mpe_jax.evaluation import multipitch
 from mpe_jax.metric_writers import MetricWriter
-from mpe_jax.models import build_model, count_params, param_groups
+from mpe_jax.models import build_model, count_params, param_groups, transfer
 
 
 # PRNG implementation of every key the trainer makes: 'rbg' compiles several
@@ -432,8 +432,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       if not os.path.exists(init) and init in pretrained.available():
         init = pretrained.model_dir(init)  # a shipped model's name
       if pretrained.is_model_dir(init):
-        # A shipped model's folder (its params.npz, checked by its hash).
-        _, params = pretrained.load(init)
+        # A shipped model's folder (its params.npz, checked by its hash);
+        # a model with fewer residual blocks takes the matching ones.
+        source, params = pretrained.load(init)
+        if transfer.differs(source.model, config.model):
+          params = transfer.carried_params(params, source.model,
+                                           jax.device_get(state.params),
+                                           config.model)
+          logging.info('Kept the residual blocks %s of %s (it has %s).',
+                       config.model.residual_dilations, init,
+                       source.model.get('residual_dilations') or 'all')
         state = state.replace(params=parallel.replicate(params, mesh))
         step_dir = init
       else:

@@ -46,6 +46,31 @@ def frequency_sizes(n_bins: int, n_blocks: int = 4) -> list[int]:
   return sizes
 
 
+DEFAULT_DILATIONS = (1, 2, 3)
+
+
+def residual_dilations(cfg: ml_collections.ConfigDict
+                       ) -> tuple[tuple[int, ...], ...]:
+  """Dilations of the residual blocks at each encoder level (the decoder
+  mirrors them: its last block runs at level 0's resolution).
+
+  ``cfg.residual_dilations`` lists one tuple per level (``len(channels) -
+  1``); absent or empty, every level has the published three blocks,
+  d = 1, 2, 3. An empty tuple leaves a level without residual blocks (only
+  its strided conv), which is what makes a level cheap on a CPU.
+  """
+  levels = len(cfg.channels) - 1
+  value = cfg.get('residual_dilations', None)
+  if not value:
+    return (DEFAULT_DILATIONS,) * levels
+  value = tuple(tuple(int(d) for d in level) for level in value)
+  if len(value) != levels or any(d < 1 for level in value for d in level):
+    raise ValueError(
+        f'model.residual_dilations needs one tuple of dilations >= 1 per '
+        f'level ({levels} for channels {tuple(cfg.channels)}), got {value}')
+  return value
+
+
 def _dtype(name: str):
   return {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[name]
 
@@ -71,10 +96,12 @@ class Encoder(nnx.Module):
                                dtype=dtype, impl=impl, channels_first=cf)
     self.norm_in = (layers.FrameLayerNorm(sizes[0], ch[0], channels_first=cf)
                     if cfg.norm == 'pre_activation' else None)
+    dilations = residual_dilations(cfg)
     self.blocks = nnx.List([
         layers.EncoderBlock(ch[i], ch[i + 1], sizes[i + 1], cfg.norm,
                             rngs=rngs, dtype=dtype, impl=impl,
-                            channels_first=cf and i == 0)
+                            channels_first=cf and i == 0,
+                            dilations=dilations[i])
         for i in range(len(ch) - 1)])
     self.block_norms = nnx.List([
         layers.FrameLayerNorm(sizes[i + 1], ch[i + 1],
@@ -142,12 +169,14 @@ class Decoder(nnx.Module):
                     if cfg.norm != 'none' else None)
     self.pre_activation = cfg.norm == 'pre_activation'
     blocks, norms = [], []
+    dilations = residual_dilations(cfg)[::-1]
     for i in range(len(ch) - 1):
       pad = sizes[i + 1] - (2 * sizes[i] + 2)  # 0 or 1 (odd bin counts)
       blocks.append(layers.DecoderBlock(ch[i], ch[i + 1], sizes[i + 1], pad,
                                         cfg.norm, rngs=rngs, dtype=dtype,
                                         impl=impl,
-                                        channels_first=cf and i == last))
+                                        channels_first=cf and i == last,
+                                        dilations=dilations[i]))
       if cfg.norm == 'post_block':
         norms.append(layers.FrameLayerNorm(sizes[i + 1], ch[i + 1],
                                            channels_first=cf and i == last))

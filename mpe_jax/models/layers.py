@@ -527,7 +527,8 @@ class ResidualBlock(nnx.Module):
 
 
 class EncoderBlock(nnx.Module):
-  """Three residual blocks (d = 1, 2, 3) then a (4, 1) stride-2 conv.
+  """Residual blocks (dilations ``dilations``, default d = 1, 2, 3) then a
+  (4, 1) stride-2 conv.
 
   ``norm`` is ``'pre_activation'`` to put a LayerNorm between the strided conv
   and its ELU (ISMIR 2025 placement); any other value leaves it out (the
@@ -537,11 +538,12 @@ class EncoderBlock(nnx.Module):
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int, norm: str, *,
                rngs: nnx.Rngs, dtype=None, impl: str = 'auto',
-               channels_first: bool = False):
+               channels_first: bool = False,
+               dilations: tuple[int, ...] = (1, 2, 3)):
     self.res = nnx.List([ResidualBlock(in_ch, d, rngs=rngs, dtype=dtype,
                                        impl=impl,
                                        channels_first=channels_first)
-                         for d in (1, 2, 3)])
+                         for d in dilations])
     self.down = conv(in_ch, out_ch, (1, 4), strides=(1, 2), padding='VALID',
                      rngs=rngs, dtype=dtype, impl=impl,
                      channels_first=channels_first)
@@ -559,14 +561,16 @@ class EncoderBlock(nnx.Module):
 
 
 class DecoderBlock(nnx.Module):
-  """A (4, 1) stride-2 transposed conv, ELU, then residual blocks d = 1, 2, 3.
+  """A (4, 1) stride-2 transposed conv, ELU, then residual blocks
+  (dilations ``dilations``, default d = 1, 2, 3).
 
   ``channels_first``: the block takes and returns ``[B, C, K, T]``.
   """
 
   def __init__(self, in_ch: int, out_ch: int, out_bins: int,
                output_padding: int, norm: str, *, rngs: nnx.Rngs, dtype=None,
-               impl: str = 'auto', channels_first: bool = False):
+               impl: str = 'auto', channels_first: bool = False,
+               dilations: tuple[int, ...] = (1, 2, 3)):
     self.up = ConvTransposeFreq(in_ch, out_ch, 4, 2, output_padding,
                                 rngs=rngs, dtype=dtype, impl=impl,
                                 channels_first=channels_first)
@@ -576,7 +580,7 @@ class DecoderBlock(nnx.Module):
     self.res = nnx.List([ResidualBlock(out_ch, d, rngs=rngs, dtype=dtype,
                                        impl=impl,
                                        channels_first=channels_first)
-                         for d in (1, 2, 3)])
+                         for d in dilations])
 
   def __call__(self, x: jax.Array) -> jax.Array:
     x = self.up(x)
