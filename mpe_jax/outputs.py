@@ -15,8 +15,11 @@ Formats (``SUFFIXES``):
   ``time_s,frequency_hz,midi,note,salience``.
 * ``mid`` -- ``<stem>.mid``, notes from the frame activations: each active
   frequency is rounded to the nearest MIDI pitch; a pitch that pauses for at
-  most ``max_gap_seconds`` continues the same note; notes shorter than
-  ``min_note_seconds`` are dropped; velocity grows with the mean salience.
+  most ``max_gap_seconds`` continues the same note, and a sounding note is
+  split where the energy at its harmonics rises again (a repeated note,
+  ``onsets``); notes shorter than ``min_note_seconds`` are dropped; velocity
+  grows with the mean salience. With ``pitch_bends`` each note's pitch curve
+  becomes pitch-bend messages.
 * ``png`` -- ``<stem>.png``, the salience-gram (pitch axis in note names, time
   in seconds) with the estimates (dots) and the MIDI notes (outlined bars)
   drawn over it.
@@ -39,6 +42,7 @@ from typing import IO, Sequence
 
 import numpy as np
 
+from mpe_jax import onsets as _onsets
 from mpe_jax.evaluation.peaks import peak_mask
 
 FORMATS = ('txt', 'csv', 'mid', 'png', 'npz', 'wav')
@@ -91,11 +95,26 @@ class AtomicFile:
 
 @dataclasses.dataclass(frozen=True)
 class Note:
-  """A note: onset and offset (s), MIDI pitch, MIDI velocity (1..127)."""
+  """A note: onset and offset (s), MIDI pitch, MIDI velocity (1..127), and
+  its pitch curve: the f0 of each of its frames from the onset on, as a MIDI
+  pitch with cents (69.3 = A4 30 cents sharp; a frame where the pitch paused
+  repeats the last value)."""
   start: float
   end: float
   pitch: int
   velocity: int
+  curve: tuple[float, ...] = ()
+
+
+# A sounding note is struck again (a new note starts) when the onset
+# strength at its pitch (``onsets.OnsetStrength``: the rise of the energy at
+# its harmonics) crosses ONSET_DB upwards at least REFRACTORY_SECONDS after
+# the note began.
+ONSET_DB = 5.0
+REFRACTORY_SECONDS = 0.08
+# Shortest note kept, and longest pause of a pitch inside one note.
+MIN_NOTE_SECONDS = 0.08
+MAX_GAP_SECONDS = 0.06
 
 
 class NoteTracker:
@@ -105,51 +124,90 @@ class NoteTracker:
     frame_seconds: time between frames (s); frame ``n`` spans
       ``[n, n + 1) * frame_seconds``.
     min_note_seconds: shorter notes are dropped.
-    max_gap_seconds: a pitch silent for at most this long continues its note.
+    max_gap_seconds: a pitch silent for at most this long continues its
+      note, unless an onset starts a new one.
+    onset_db: onset-strength threshold (dB) of a repeated note (with
+      ``update(..., onsets=...)``); ``None`` never splits a sounding note.
+    refractory_seconds: a note is not split this soon after it began.
   """
 
-  def __init__(self, frame_seconds: float, *, min_note_seconds: float = 0.05,
-               max_gap_seconds: float = 0.03):
+  def __init__(self, frame_seconds: float, *,
+               min_note_seconds: float = MIN_NOTE_SECONDS,
+               max_gap_seconds: float = MAX_GAP_SECONDS,
+               onset_db: float | None = ONSET_DB,
+               refractory_seconds: float = REFRACTORY_SECONDS):
     self.dt = float(frame_seconds)
     self.min_frames = max(1, int(math.ceil(min_note_seconds / self.dt - 1e-9)))
     self.max_gap = max(0, int(math.floor(max_gap_seconds / self.dt + 1e-9)))
-    # pitch -> [first frame, last active frame, salience sum, active frames]
-    self._open: dict[int, list[float]] = {}
+    self.onset_db = onset_db
+    self.refractory = int(round(refractory_seconds / self.dt))
+    self._open: dict[int, _OpenNote] = {}
+    self._previous: np.ndarray | None = None  # onset strength, last frame
     self.notes: list[Note] = []
 
   def update(self, first_frame: int, freqs: Sequence[np.ndarray],
-             values: Sequence[np.ndarray]) -> None:
+             values: Sequence[np.ndarray],
+             onsets: np.ndarray | None = None) -> None:
     """Adds frames ``first_frame + i`` with active ``freqs[i]`` (Hz) whose
-    salience values are ``values[i]``."""
+    salience values are ``values[i]``; ``onsets``: their onset strength
+    ``[len(onsets.PITCHES), n]`` (dB), or None."""
     for i, (f, v) in enumerate(zip(freqs, values)):
       frame = first_frame + i
       self._close_before(frame)
+      strength = onsets[:, i] if onsets is not None else None
+      previous, self._previous = self._previous, strength
       if len(f) == 0:
         continue
-      pitches = np.rint(hz_to_midi(f)).astype(np.int64)
-      best: dict[int, float] = {}
-      for p, s in zip(pitches.tolist(), np.asarray(v).tolist()):
-        best[p] = max(best.get(p, 0.0), s)
-      for p, s in best.items():
+      midi = hz_to_midi(f)
+      best: dict[int, tuple[float, float]] = {}
+      for m, s in zip(midi.tolist(), np.asarray(v).tolist()):
+        p = int(round(m))
+        if p not in best or s > best[p][0]:
+          best[p] = (s, m)
+      for p, (s, m) in best.items():
         note = self._open.get(p)
+        if (note is not None and strength is not None
+            and self._struck_again(note, frame, p, strength, previous)):
+          self._emit(p, self._open.pop(p))
+          note = None
         if note is None:
-          self._open[p] = [frame, frame, s, 1]
+          self._open[p] = _OpenNote(frame, s, m)
         else:
-          note[1], note[2], note[3] = frame, note[2] + s, note[3] + 1
+          note.extend(frame, s, m)
+
+  def add_salience(self, first_frame: int, block: np.ndarray,
+                   active: np.ndarray, bin_frequencies: np.ndarray,
+                   onsets: np.ndarray | None = None) -> None:
+    """``update`` from a salience block ``[K, n]`` and its peak mask: the
+    peaks' frequencies refined between bins (``refine_frequencies``)."""
+    values = [block[active[:, t], t] for t in range(block.shape[-1])]
+    self.update(first_frame,
+                refine_frequencies(block, active, bin_frequencies), values,
+                onsets)
+
+  def _struck_again(self, note: '_OpenNote', frame: int, pitch: int,
+                    strength: np.ndarray, previous: np.ndarray | None
+                    ) -> bool:
+    if self.onset_db is None or frame - note.first < self.refractory:
+      return False
+    row = pitch - int(_onsets.PITCHES[0])
+    if not 0 <= row < len(strength):
+      return False
+    before = previous[row] if previous is not None else 0.0
+    return strength[row] >= self.onset_db > before
 
   def _close_before(self, frame: int) -> None:
     for p in [p for p, n in self._open.items()
-              if frame - n[1] - 1 > self.max_gap]:
+              if frame - n.last - 1 > self.max_gap]:
       self._emit(p, self._open.pop(p))
 
-  def _emit(self, pitch: int, note: list[float]) -> None:
-    first, last, total, count = note
-    if last - first + 1 < self.min_frames:
+  def _emit(self, pitch: int, note: '_OpenNote') -> None:
+    if note.last - note.first + 1 < self.min_frames:
       return
-    mean = total / count
-    velocity = int(np.clip(round(127 * mean), 1, 127))
-    self.notes.append(Note(first * self.dt, (last + 1) * self.dt, int(pitch),
-                           velocity))
+    velocity = int(np.clip(round(127 * note.total / note.count), 1, 127))
+    self.notes.append(Note(note.first * self.dt, (note.last + 1) * self.dt,
+                           int(pitch), velocity,
+                           tuple(round(c, 3) for c in note.curve)))
 
   def finish(self) -> list[Note]:
     """Closes every open note; returns all notes sorted by (onset, pitch)."""
@@ -159,10 +217,64 @@ class NoteTracker:
     return self.notes
 
 
-def write_midi(path: str, notes: Sequence[Note], *,
-               program: int = 0) -> str:
-  """Writes notes as a one-track MIDI file (120 bpm, 480 ticks/beat)."""
-  return _write_atomically(path, lambda f: _save_midi(f, notes, program))
+class _OpenNote:
+  """A note still sounding: its frames, salience sum and pitch curve."""
+
+  def __init__(self, frame: int, salience: float, midi: float):
+    self.first = self.last = frame
+    self.total, self.count = salience, 1
+    self.curve = [midi]
+
+  def extend(self, frame: int, salience: float, midi: float) -> None:
+    self.curve.extend([self.curve[-1]] * (frame - self.last - 1) + [midi])
+    self.last = frame
+    self.total += salience
+    self.count += 1
+
+
+def refine_frequencies(block: np.ndarray, active: np.ndarray,
+                       bin_frequencies: np.ndarray) -> list[np.ndarray]:
+  """Per frame, the frequencies (Hz) of the active peaks of ``block``
+  (``[K, n]``, ``active`` its peak mask) moved between bins by a parabola
+  through the peak and its two neighbours (at most half a bin; the grid is
+  geometric, so the offset is applied in log-frequency)."""
+  freqs = np.asarray(bin_frequencies, np.float64)
+  log_f = np.log2(freqs)
+  step = np.gradient(log_f)
+  padded = np.pad(np.asarray(block, np.float64), ((1, 1), (0, 0)),
+                  mode='edge')
+  out = []
+  for t in range(block.shape[-1]):
+    k = np.flatnonzero(active[:, t])
+    left, mid, right = padded[k, t], padded[k + 1, t], padded[k + 2, t]
+    curvature = left - 2 * mid + right
+    with np.errstate(divide='ignore', invalid='ignore'):
+      delta = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+    delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
+    out.append(2.0 ** (log_f[k] + delta * step[k]))
+  return out
+
+
+# MIDI channels a bent note may take (9 is the General MIDI drum channel);
+# notes that find none free, and unbent notes, share channel 0, never bent.
+BEND_CHANNELS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15)
+BEND_RANGE = 2  # semitones of a full pitch-wheel deflection (the GM default)
+BEND_MIN_CENTS = 3.0  # a bend message when the curve moved this much
+
+
+def write_midi(path: str, notes: Sequence[Note], *, program: int = 0,
+               pitch_bends: bool = False) -> str:
+  """Writes notes as a one-track MIDI file (120 bpm, 480 ticks/beat).
+
+  ``pitch_bends``: each note whose pitch curve leaves its MIDI pitch plays
+  on a channel of its own (``BEND_CHANNELS``) with pitch-wheel messages
+  that follow the curve (range +-``BEND_RANGE`` semitones, set by RPN 0 on
+  every channel); the wheel is set before the note-on and reset to centre
+  after its note-off, so no bend outlives its note. Without it, the notes
+  are plain (channel 0, no pitch-wheel messages).
+  """
+  return _write_atomically(
+      path, lambda f: _save_midi(f, notes, program, pitch_bends=pitch_bends))
 
 
 def _write_atomically(path: str, write) -> str:
@@ -175,27 +287,81 @@ def _write_atomically(path: str, write) -> str:
     raise
 
 
-def _save_midi(file: IO, notes: Sequence[Note], program: int = 0) -> None:
+def _bend_value(semitones: float) -> int:
+  """Pitch-wheel value (-8192..8191) of a bend of ``semitones``."""
+  return int(np.clip(round(semitones / BEND_RANGE * 8192), -8192, 8191))
+
+
+def _is_bent(note: Note) -> bool:
+  return bool(note.curve) and max(
+      abs(c - note.pitch) for c in note.curve) * 100 >= BEND_MIN_CENTS
+
+
+def bend_channels(notes: Sequence[Note]) -> list[int]:
+  """A channel per note: bent notes each get a free ``BEND_CHANNELS``
+  channel (free = its last note has ended), others and overflow get 0."""
+  free_at = {c: -math.inf for c in BEND_CHANNELS}
+  out = [0] * len(notes)
+  for i in sorted(range(len(notes)), key=lambda k: notes[k].start):
+    note = notes[i]
+    if not _is_bent(note):
+      continue
+    ended = [c for c in BEND_CHANNELS if free_at[c] <= note.start]
+    if ended:
+      channel = min(ended, key=lambda c: free_at[c])
+      out[i] = channel
+      free_at[channel] = note.end
+  return out
+
+
+def _save_midi(file: IO, notes: Sequence[Note], program: int = 0, *,
+               pitch_bends: bool = False) -> None:
   import mido  # pylint: disable=g-import-not-at-top
 
   ticks_per_beat, tempo = 480, 500_000  # 120 bpm: 960 ticks per second
+
+  def tick(seconds: float) -> int:
+    return int(round(mido.second2tick(seconds, ticks_per_beat, tempo)))
+
+  channels = bend_channels(notes) if pitch_bends else [0] * len(notes)
+  # (tick, order, message): at one tick, note-offs (0), then wheel resets
+  # (1), wheel settings (2), note-ons (3).
   events = []
-  for n in notes:
-    on = int(round(mido.second2tick(n.start, ticks_per_beat, tempo)))
-    off = max(on + 1, int(round(mido.second2tick(n.end, ticks_per_beat,
-                                                 tempo))))
-    events.append((on, 1, n.pitch, n.velocity))
-    events.append((off, 0, n.pitch, 0))
-  events.sort()  # note-offs (0) before note-ons (1) at the same tick
+  for n, channel in zip(notes, channels):
+    on = tick(n.start)
+    off = max(on + 1, tick(n.end))
+    events.append((on, 3, mido.Message('note_on', channel=channel,
+                                       note=n.pitch, velocity=n.velocity)))
+    events.append((off, 0, mido.Message('note_off', channel=channel,
+                                        note=n.pitch, velocity=0)))
+    if channel:
+      dt = (n.end - n.start) / len(n.curve)
+      last = None
+      for k, c in enumerate(n.curve):
+        if last is not None and abs(c - last) * 100 < BEND_MIN_CENTS:
+          continue
+        at = on if k == 0 else min(tick(n.start + k * dt), off - 1)
+        events.append((at, 2 if k == 0 else 3, mido.Message(
+            'pitchwheel', channel=channel, pitch=_bend_value(c - n.pitch))))
+        last = c
+      events.append((off, 1, mido.Message('pitchwheel', channel=channel,
+                                          pitch=0)))
+  events.sort(key=lambda e: (e[0], e[1]))
   track = mido.MidiTrack()
   track.append(mido.MetaMessage('set_tempo', tempo=tempo, time=0))
-  track.append(mido.Message('program_change', program=program, time=0))
+  used = sorted({0, *channels})
+  for channel in used:
+    track.append(mido.Message('program_change', channel=channel,
+                              program=program, time=0))
+    if pitch_bends:  # RPN 0 (pitch-bend sensitivity) = BEND_RANGE semitones
+      for control, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0),
+                             (101, 127), (100, 127)):
+        track.append(mido.Message('control_change', channel=channel,
+                                  control=control, value=value, time=0))
   now = 0
-  for tick, kind, pitch, velocity in events:
-    track.append(mido.Message('note_on' if kind else 'note_off', note=pitch,
-                              velocity=velocity if kind else 0,
-                              time=tick - now))
-    now = tick
+  for at, _, message in events:
+    track.append(message.copy(time=at - now))
+    now = at
   track.append(mido.MetaMessage('end_of_track', time=0))
   midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
   midi.tracks.append(track)
@@ -292,18 +458,22 @@ class Writers:
     threshold: salience threshold on the peaks.
     min_note_seconds, max_gap_seconds: see ``NoteTracker``.
     title: text over the picture.
-    audio: ``[N]`` samples of the input (``.sonified.wav`` only; anything
-      with ``len`` and slicing).
+    audio: ``[N]`` samples of the input (anything with ``len`` and
+      slicing): the onsets that split repeated notes, and ``.sonified.wav``
+      (which needs it).
     sample_rate: Hz of ``audio``.
     balance: share of the synthesised notes in ``.sonified.wav``.
+    pitch_bends: the ``.mid`` follows each note's pitch curve
+      (``write_midi``).
   """
 
   def __init__(self, stem: str, formats: Sequence[str],
                bin_frequencies: np.ndarray, frame_seconds: float,
                n_frames: int, *, threshold: float,
-               min_note_seconds: float = 0.05, max_gap_seconds: float = 0.03,
+               min_note_seconds: float = MIN_NOTE_SECONDS,
+               max_gap_seconds: float = MAX_GAP_SECONDS,
                title: str = '', audio=None, sample_rate: int = 0,
-               balance: float = 0.5):
+               balance: float = 0.5, pitch_bends: bool = False):
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
       raise ValueError(f'unknown output formats {unknown}; choose from '
@@ -315,6 +485,7 @@ class Writers:
       raise ValueError(f'sonification balance must lie in [0, 1], got '
                        f'{balance}.')
     self.audio, self.sample_rate, self.balance = audio, sample_rate, balance
+    self.pitch_bends = bool(pitch_bends)
     self.stem, self.formats = stem, tuple(formats)
     for target in self.paths():
       if os.path.isdir(target):
@@ -338,6 +509,12 @@ class Writers:
                                 min_note_seconds=min_note_seconds,
                                 max_gap_seconds=max_gap_seconds)
                     if {'mid', 'wav', 'png'} & set(formats) else None)
+    # Repeated notes are split where the energy at their harmonics rises.
+    self.onset_strength = (
+        _onsets.OnsetStrength(sample_rate,
+                              int(round(frame_seconds * sample_rate)))
+        if self.tracker is not None and audio is not None and sample_rate > 0
+        else None)
     self.npz = (NpzStream(self._files['npz'].file, len(self.freqs),
                           self.n_frames) if 'npz' in formats else None)
     self.pooled = (PooledSalience(len(self.freqs), self.n_frames)
@@ -369,7 +546,10 @@ class Writers:
                       f'{sal:.4f}\n')
       self._files['csv'].file.write(''.join(rows))
     if self.tracker is not None:
-      self.tracker.update(first_frame, freqs, values)
+      strength = (self.onset_strength(self.audio, first_frame, n)
+                  if self.onset_strength is not None else None)
+      self.tracker.add_salience(first_frame, block, active, self.freqs,
+                                strength)
     if self.npz is not None:
       self.npz.add(block)
     if self.pooled is not None:
@@ -390,7 +570,8 @@ class Writers:
       if self.tracker is not None:
         self.notes = self.tracker.finish()
       if 'mid' in self._files:
-        _save_midi(self._files['mid'].file, self.notes)
+        _save_midi(self._files['mid'].file, self.notes,
+                   pitch_bends=self.pitch_bends)
       if 'wav' in self._files:
         _save_sonified(self._files['wav'].file, self.audio, self.notes,
                        self.sample_rate, self.balance)

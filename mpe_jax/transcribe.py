@@ -50,6 +50,7 @@ from data_pipelines import audio as audio_lib
 from data_pipelines import audio_stream
 from mpe_jax import cli
 from mpe_jax import outputs as outputs_lib
+from mpe_jax import onsets as onsets_lib
 from mpe_jax.evaluation.peaks import peak_mask
 
 # Extensions searched for in folders (explicitly named files of any extension
@@ -177,9 +178,12 @@ class Transcription:
   multipitch: list[np.ndarray]
   notes: list[outputs_lib.Note]
 
-  def write_midi(self, path: str) -> str:
-    """The notes as a MIDI file (as the command's ``.mid``); returns it."""
-    return outputs_lib.write_midi(os.fspath(path), self.notes)
+  def write_midi(self, path: str, *, pitch_bends: bool = False) -> str:
+    """The notes as a MIDI file (as the command's ``.mid``); returns it.
+    ``pitch_bends``: follow each note's pitch curve (``outputs.write_midi``).
+    """
+    return outputs_lib.write_midi(os.fspath(path), self.notes,
+                                  pitch_bends=pitch_bends)
 
   def write_txt(self, path: str) -> str:
     """The frame-level pitches in mir_eval's multi-pitch format (as the
@@ -211,8 +215,9 @@ def _threshold(predictor, threshold: float | None) -> float:
 
 def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
                      threshold: float | None = None,
-                     min_note_seconds: float = 0.05,
-                     max_gap_seconds: float = 0.03) -> Transcription:
+                     min_note_seconds: float = outputs_lib.MIN_NOTE_SECONDS,
+                     max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS
+                     ) -> Transcription:
   """Transcribes a signal held in memory.
 
   Args:
@@ -259,8 +264,14 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
       predictor.hop_length / predictor.sample_rate,
       min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds)
   active = peak_mask(salience, thr)
-  tracker.update(0, freqs, [salience[active[:, t], t]
-                            for t in range(salience.shape[-1])])
+  strength = None
+  if peak > 0 and predictor.hop_length:
+    strength = onsets_lib.OnsetStrength(predictor.sample_rate,
+                                        predictor.hop_length)(
+                                            x / peak, 0,
+                                            salience.shape[-1])
+  tracker.add_salience(0, salience, active, predictor.bin_frequencies,
+                       strength)
   return Transcription(salience, times, predictor.bin_frequencies, thr,
                        freqs, tracker.finish())
 
@@ -283,11 +294,12 @@ def _phase(timings, name: str):
 def transcribe_file(job: Job, predictor, output_dir: str, *,
                     formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                     threshold: float | None = None,
-                    min_note_seconds: float = 0.05,
-                    max_gap_seconds: float = 0.03,
+                    min_note_seconds: float = outputs_lib.MIN_NOTE_SECONDS,
+                    max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS,
                     skip_existing: bool = False,
                     progress: Any = None, timings: Any = None,
-                    sonify_balance: float = 0.5) -> FileResult:
+                    sonify_balance: float = 0.5,
+                    pitch_bends: bool = False) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors).
 
@@ -332,7 +344,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
         n_frames, threshold=_threshold(predictor, threshold),
         min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
         title=os.path.basename(job.source), audio=samples,
-        sample_rate=predictor.sample_rate, balance=sonify_balance)
+        sample_rate=predictor.sample_rate, balance=sonify_balance,
+        pitch_bends=pitch_bends)
     if progress is not None:
       progress.reset(total=n_frames)
     blocks = iter(blocks)
@@ -362,13 +375,14 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                      output_dir: str = '.',
                      formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                      threshold: float | None = None,
-                     min_note_seconds: float = 0.05,
-                     max_gap_seconds: float = 0.03,
+                     min_note_seconds: float = outputs_lib.MIN_NOTE_SECONDS,
+                     max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS,
                      skip_existing: bool = False,
                      verbose: bool = False,
                      show_progress: bool | None = None,
                      timings: Any = None,
-                     sonify_balance: float = 0.5) -> list[FileResult]:
+                     sonify_balance: float = 0.5,
+                     pitch_bends: bool = False) -> list[FileResult]:
   """Transcribes files and folders; one failure does not stop the others.
 
   Prints one line per failure and warning on stderr (tracebacks with
@@ -404,7 +418,8 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             max_gap_seconds=max_gap_seconds,
                             skip_existing=skip_existing,
                             progress=frames_bar, timings=timings,
-                            sonify_balance=sonify_balance)
+                            sonify_balance=sonify_balance,
+                            pitch_bends=pitch_bends)
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)
@@ -470,10 +485,13 @@ def _define_flags():
   flags.DEFINE_float('threshold', None, 'Salience threshold on the peaks '
                      "(default: the checkpoint's config.eval.threshold).",
                      flag_values=fv)
-  flags.DEFINE_float('min_note_seconds', 0.05, 'MIDI: shortest note kept.',
-                     flag_values=fv)
-  flags.DEFINE_float('max_gap_seconds', 0.03, 'MIDI: longest pause inside '
-                     'one note.', flag_values=fv)
+  flags.DEFINE_float('min_note_seconds', outputs_lib.MIN_NOTE_SECONDS,
+                     'MIDI: shortest note kept.', flag_values=fv)
+  flags.DEFINE_float('max_gap_seconds', outputs_lib.MAX_GAP_SECONDS,
+                     'MIDI: longest pause inside one note.', flag_values=fv)
+  flags.DEFINE_bool('pitch_bends', False, 'MIDI: follow each note\'s pitch '
+                    'curve with pitch-bend messages (one channel per sounding '
+                    'bent note, bends reset at every note).', flag_values=fv)
   flags.DEFINE_float('chunk_seconds', 20.0, 'Audio per model call (memory '
                      'use grows with it; results do not change).',
                      flag_values=fv)
@@ -539,7 +557,7 @@ def run(argv: Sequence[str]) -> int:
         threshold=fv.threshold, min_note_seconds=fv.min_note_seconds,
         max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
         verbose=fv.verbose, show_progress=fv.progress, timings=timings,
-        sonify_balance=fv.sonify_balance)
+        sonify_balance=fv.sonify_balance, pitch_bends=fv.pitch_bends)
     print(summary(results), file=sys.stderr if any(
         not r.ok for r in results) else sys.stdout)
     if timings is not None:
