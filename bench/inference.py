@@ -16,6 +16,13 @@ predict. Where Basic-Pitch cannot run, the bench says why and fails (exit
 status 1): there is no fallback figure.
 
   python bench/inference.py [--seconds=30] [--repeats=5]
+  python bench/inference.py --model=gm_joint_v1       # a shipped model
+  python bench/inference.py --config=configs/pretrained_v2.py:fast
+
+The model timed is the SS-MPE configuration by default (random weights: the
+time does not depend on their values), ``--config=FILE[:VARIANT]`` any
+configuration's model (a candidate before it is trained), or
+``--model=NAME`` a shipped model with its weights.
 
 Ends with ``RESULT inference_basic_pitch ours=<audio s/s> anchor=<audio s/s>
 ratio=<ours/anchor> unit=audio_s_per_s`` (ratio > 1 means mpe_jax is
@@ -46,7 +53,8 @@ from basic_pitch_env import DEFAULT_VENV  # pylint: disable=g-import-not-at-top
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
 from configs import ssmpe  # pylint: disable=g-import-not-at-top
-from mpe_jax import inference, systems, train  # pylint: disable=g-import-not-at-top
+from mpe_jax import cli, inference, pretrained, systems, train  # pylint: disable=g-import-not-at-top
+from mpe_jax.models import count_params  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 
@@ -72,11 +80,27 @@ def main() -> None:
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--basic_pitch_venv', default=DEFAULT_VENV)
   parser.add_argument('--basic_pitch_repeats', type=int, default=3)
+  parser.add_argument('--model', default=None,
+                      help='a shipped model (name or folder) to time')
+  parser.add_argument('--config', default=None,
+                      help='FILE[:VARIANT]: time this configuration\'s '
+                      'model (random weights)')
   args = parser.parse_args()
 
-  config = ssmpe.get_config()
-  tx, _ = train.build_optimizer(config)
-  graphdef, state = train.init_train_state(config, tx)
+  if args.model:
+    config, params = pretrained.load(args.model)
+    graphdef = inference.model_skeleton(config.model).graphdef
+    label = f'shipped model {args.model}'
+  else:
+    config = (cli.load_config_file(args.config) if args.config
+              else ssmpe.get_config())
+    tx, _ = train.build_optimizer(config)
+    graphdef, state = train.init_train_state(config, tx)
+    params = state.params
+    label = (f'model of {args.config}' if args.config
+             else 'SS-MPE model')
+  label += (f' ({config.model.get("compute_dtype", "float32")}, '
+            f'{count_params(params):,} parameters)')
   system = systems.get_system(config)
   frontend = system.make_frontend(config)
   # One call at the track's own length (evaluation with length buckets off;
@@ -86,7 +110,6 @@ def main() -> None:
   n = int(args.seconds * config.hcqt.sample_rate)
   audio = jnp.asarray(0.1 * np.random.default_rng(0).standard_normal(
       (1, n)).astype(np.float32))
-  params = state.params
 
   features = jax.jit(lambda a: hcqt_lib.hcqt_features(frontend, a)['db'])
   model_only = jax.jit(
@@ -126,7 +149,7 @@ def main() -> None:
 
   ours = args.seconds / best
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
-        f'{args.seconds:g}-s track, SS-MPE model (float32)')
+        f'{args.seconds:g}-s track, {label}')
   print(f'ours: best {best:.3f} s, median {med:.3f} s '
         f'({best / args.seconds:.4f} s per s of audio, {ours:.1f} s of audio '
         f'per s); HCQT {f_best:.3f} s, model {m_best:.3f} s, peak picking '

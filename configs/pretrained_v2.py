@@ -22,6 +22,10 @@ Variants (one CPU budget each, compared in docs/pretrained.md):
             residual blocks it keeps are copied, ``models.transfer``) and
             hears recorded drum kits ('drum_kits/train') in the percussion
             term;
+  lean      'fast' without the residual block of level 1 (219 bins, the
+            costliest one left): one block at levels 2 and 3 only;
+  bare      'fast' without any residual block: strided convolutions, the
+            latent and the U-Net skips only;
   quick     40 steps of 'compact' (a smoke test of the recipe).
 
 Run (prepare once, then train; rerunning resumes):
@@ -37,11 +41,15 @@ import ml_collections
 
 from configs import pretrained
 
-VARIANTS = ('compact', 'finetune', 'fast', 'quick')
-
-# Residual-block dilations per encoder level of the 'fast' variant (the
+# Residual-block dilations per encoder level of the CPU-fast variants (the
 # decoder mirrors them); the published model has (1, 2, 3) at every level.
-FAST_DILATIONS = ((), (3,), (3,), (3,))
+PRUNED = {
+    'fast': ((), (3,), (3,), (3,)),
+    'lean': ((), (), (3,), (3,)),
+    'bare': ((), (), (), ()),
+}
+FAST_DILATIONS = PRUNED['fast']
+VARIANTS = ('compact', 'finetune', *PRUNED, 'quick')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -73,8 +81,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.optim.encoder_lr = 3e-4
       config.optim.decoder_lr = 3e-4
       config.optim.warmup_steps = 20
-    elif arg == 'fast':
-      config.model.residual_dilations = FAST_DILATIONS
+    elif arg in PRUNED:
+      config.model.residual_dilations = PRUNED[arg]
       config.data.drum_source = 'drum_kits/train'
       config.train.init_checkpoint = 'gm_joint_v1'
       config.optim.encoder_lr = 3e-4
