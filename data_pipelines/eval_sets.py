@@ -148,3 +148,23 @@ def check_eval_set(set_name: str) -> None:
   if set_name not in EVAL_SETS:
     raise ValueError(f'Unknown evaluation set {set_name!r}; known sets: '
                      f'{", ".join(sorted(EVAL_SETS))}.')
+
+
+# Splits that hold evaluation material: never used to choose anything.
+_EVALUATION_SPLITS = ('test', 'all', 'chorales')
+_EVALUATION_CORPORA = ('bach10',)  # Bach chorales: evaluation only
+
+
+def check_selection_set(set_name: str) -> None:
+  """Raises ValueError (one line) unless ``set_name`` may choose a model or
+  a decoding setting: a known set that is not a test split, a split that
+  contains test material ('all'), nor an evaluation-only corpus (the Bach
+  chorales)."""
+  check_eval_set(set_name)
+  corpus, _, split = set_name.rpartition('/')
+  if (any(word in split for word in _EVALUATION_SPLITS)
+      or corpus.split('/')[-1] in _EVALUATION_CORPORA):
+    valid = sorted(n for n in EVAL_SETS if n.endswith('valid'))
+    raise ValueError(
+        f'{set_name} is an evaluation set: nothing is chosen on it. Choose '
+        f'a validation set ({", ".join(valid[:4])}, ...).')

@@ -93,6 +93,7 @@ from data_pipelines.eval_sets import EVAL_SEED  # pylint: disable=unused-import
 from data_pipelines.eval_sets import EVAL_SETS  # pylint: disable=unused-import
 from data_pipelines.eval_sets import EvalLoader  # pylint: disable=unused-import
 from data_pipelines.eval_sets import check_eval_set  # pylint: disable=unused-import
+from data_pipelines.eval_sets import check_selection_set  # pylint: disable=unused-import
 from data_pipelines.eval_sets import eval_tracks  # pylint: disable=unused-import
 from data_pipelines.eval_sets import register_eval_set  # pylint: disable=unused-import
 

@@ -5,13 +5,14 @@ export writes the chosen threshold into the shipped config, and the
 command line calibrates on an evaluation set (the tiny trained run).
 """
 
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from data_pipelines import eval_sets
 
 from data_pipelines import tracks as tracks_lib
 from mpe_jax import pretrained
@@ -81,9 +82,8 @@ def test_export_stores_the_threshold(tiny_trained_run, tmp_path):
                       threshold=1.5)
 
 
-def test_cli_calibrates_on_an_evaluation_set(tiny_trained_run, tmp_path):
-  with open(os.path.join(tiny_trained_run, 'config.json')) as f:
-    set_name = json.load(f)['eval']['evaluation_sets'][0]
+def test_cli_calibrates_on_a_validation_set(tiny_trained_run, tmp_path):
+  set_name = 'synthetic_mixtures/valid'
   done = subprocess.run(
       [sys.executable, '-m', 'mpe_jax.pretrained',
        f'--export={tiny_trained_run}', '--name=tiny', f'--root={tmp_path}',
@@ -108,3 +108,25 @@ def test_cli_bad_calibration_set_is_one_line(tiny_trained_run, tmp_path):
   assert done.returncode == 1 and err[-1].startswith('Error: Unknown '
                                                      'evaluation set'), err
   assert not os.path.exists(os.path.join(tmp_path, 'tiny'))
+
+
+@pytest.mark.parametrize('set_name', ['gm_renders/chorales', 'gm_renders/test',
+                                      'gm_renders/expressive_test',
+                                      'bach10/test', 'urmp/all'])
+def test_cli_refuses_to_calibrate_on_evaluation_sets(tiny_trained_run,
+                                                     tmp_path, set_name):
+  done = subprocess.run(
+      [sys.executable, '-m', 'mpe_jax.pretrained',
+       f'--export={tiny_trained_run}', '--name=tiny', f'--root={tmp_path}',
+       f'--calibrate_on={set_name}'],
+      cwd=ROOT, capture_output=True, text=True, check=False)
+  err = done.stderr.strip().splitlines()
+  assert done.returncode == 1 and err[-1].startswith(
+      f'Error: {set_name} is an evaluation set: nothing is chosen on it.'), err
+  assert not os.path.exists(os.path.join(tmp_path, 'tiny'))
+
+
+def test_validation_sets_may_select():
+  for name in ('gm_renders/valid', 'gm_renders/expressive_valid',
+               'urmp/valid', 'synthetic_mixtures/valid', 'guitarset/train'):
+    eval_sets.check_selection_set(name)

@@ -46,7 +46,7 @@ def _calibrated_threshold(run: str, prefer: str, set_name: str,
   from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   from mpe_jax.evaluation import calibration  # pylint: disable=g-import-not-at-top
-  pipeline.check_eval_set(set_name)  # before loading anything
+  pipeline.check_selection_set(set_name)  # before loading anything
   predictor = inference.load_predictor(run, prefer=prefer)
   scores = calibration.sweep(predictor,
                              pipeline.eval_tracks(predictor.config, set_name),
