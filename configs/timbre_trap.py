@@ -170,6 +170,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # --- evaluation
   config.eval = ml_collections.ConfigDict()
   config.eval.threshold = 0.5  # on peaks of the salience
+  # > 0: hysteresis: peak tracks reaching the threshold continue down to this
+  # value (evaluation.peaks.PeakDecoder); 0: the threshold alone.
+  config.eval.continue_threshold = 0.0
   config.eval.max_frequency = 5000.0  # Hz; salience above is zeroed
   config.eval.validation_sets = ('synthetic_mixtures/valid',)
   config.eval.evaluation_sets = ('synthetic_mixtures/test',)

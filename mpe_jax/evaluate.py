@@ -37,6 +37,7 @@ import numpy as np
 from mpe_jax import cli
 from mpe_jax import outputs as outputs_lib
 from mpe_jax.evaluation import multipitch
+from mpe_jax.evaluation import peaks
 
 USAGE = """Score a checkpoint or predictions on an evaluation set.
 
@@ -100,14 +101,13 @@ def evaluate_predictor(predictor, tracks: Sequence, dataset: str, *,
     verbose: print tracebacks of failed tracks.
   """
 
-  thr = float(predictor.config.eval.threshold if threshold is None
-              else threshold)
+  thr, low = peaks.decoding(predictor.config.eval, threshold)
   scored, failures = [], []
   for track in tracks:
     try:
       sal = predictor.salience(np.asarray(track.audio, np.float32))
       est = multipitch.salience_to_multipitch(sal, predictor.bin_frequencies,
-                                              thr)
+                                              thr, low)
       times = predictor.frame_times(sal.shape[-1])
       scored.append(_score(track, times, est))
       if prediction_dir:

@@ -43,7 +43,7 @@ from typing import IO, Sequence
 import numpy as np
 
 from mpe_jax import onsets as _onsets
-from mpe_jax.evaluation.peaks import peak_mask
+from mpe_jax.evaluation.peaks import PeakDecoder, peak_mask
 
 FORMATS = ('txt', 'csv', 'mid', 'png', 'npz', 'wav')
 DEFAULT_FORMATS = ('txt', 'csv', 'mid', 'png', 'npz')
@@ -456,6 +456,8 @@ class Writers:
     frame_seconds: seconds between frames.
     n_frames: frames of the whole file.
     threshold: salience threshold on the peaks.
+    continue_threshold: with a value in (0, threshold), peak tracks that
+      reach ``threshold`` continue down to it (``peaks.PeakDecoder``).
     min_note_seconds, max_gap_seconds: see ``NoteTracker``.
     title: text over the picture.
     audio: ``[N]`` samples of the input (anything with ``len`` and
@@ -470,6 +472,7 @@ class Writers:
   def __init__(self, stem: str, formats: Sequence[str],
                bin_frequencies: np.ndarray, frame_seconds: float,
                n_frames: int, *, threshold: float,
+               continue_threshold: float = 0.0,
                min_note_seconds: float = MIN_NOTE_SECONDS,
                max_gap_seconds: float = MAX_GAP_SECONDS,
                title: str = '', audio=None, sample_rate: int = 0,
@@ -493,6 +496,8 @@ class Writers:
     self.freqs = np.asarray(bin_frequencies, np.float64)
     self.dt, self.n_frames = float(frame_seconds), int(n_frames)
     self.threshold, self.title = float(threshold), title
+    self.decoder = PeakDecoder(self.threshold, continue_threshold)
+    self.frames_decided = 0
     self.frames_written = 0
     self.notes: list[Note] = []
     self._files: dict[str, AtomicFile] = {}
@@ -529,8 +534,18 @@ class Writers:
       raise ValueError(f'blocks out of order: got frame {first_frame}, '
                        f'expected {self.frames_written}')
     block = np.asarray(block, np.float32)
-    active = peak_mask(block, self.threshold)  # [K, n]
-    n = block.shape[-1]
+    if self.npz is not None:
+      self.npz.add(block)
+    if self.pooled is not None:
+      self.pooled.add(first_frame, block)
+    self.frames_written += block.shape[-1]
+    for decided, active in self.decoder.push(block):
+      self._add_decided(decided, active)
+
+  def _add_decided(self, block: np.ndarray, active: np.ndarray) -> None:
+    """The frame outputs of the next decided frames (the peak decoder may
+    hold frames back until their peak tracks are decided)."""
+    first_frame, n = self.frames_decided, block.shape[-1]
     freqs = [self.freqs[active[:, t]] for t in range(n)]
     values = [block[active[:, t], t] for t in range(n)]
     times = (first_frame + np.arange(n)) * self.dt
@@ -550,11 +565,7 @@ class Writers:
                   if self.onset_strength is not None else None)
       self.tracker.add_salience(first_frame, block, active, self.freqs,
                                 strength)
-    if self.npz is not None:
-      self.npz.add(block)
-    if self.pooled is not None:
-      self.pooled.add(first_frame, block)
-    self.frames_written += n
+    self.frames_decided += n
 
   def commit(self) -> list[str]:
     """Finishes every output; returns the paths written.
@@ -567,6 +578,8 @@ class Writers:
       if self.frames_written != self.n_frames:
         raise ValueError(f'{self.frames_written} of {self.n_frames} frames '
                          'were written')
+      for decided, active in self.decoder.finish():
+        self._add_decided(decided, active)
       if self.tracker is not None:
         self.notes = self.tracker.finish()
       if 'mid' in self._files:

@@ -206,7 +206,8 @@ def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
 def evaluate_tracks(predict: Callable, params: Any, tracks: list,
                     system: systems.System, frontend: Any, threshold: float,
                     track_metrics: Callable | None = None,
-                    track_evaluator: Callable | None = None
+                    track_evaluator: Callable | None = None, *,
+                    low: float = 0.0
                     ) -> tuple[dict[str, float], list[dict[str, float]]]:
   """mir_eval scores of every track and their mean (host side).
 
@@ -226,7 +227,8 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
     else:
       sal = np.asarray(predict(params,
                                np.asarray(track.audio, np.float32)[None]))[0]
-      est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold)
+      est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold,
+                                                    low)
       est_times = system.frame_times(frontend, sal.shape[-1])
       scores = multipitch.evaluate_multipitch(track.ref_times,
                                               track.ref_freqs, est_times,
@@ -472,6 +474,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   eval_loss = parallel.jit_eval_step(
       make_eval_loss(graphdef, frontend, config), eval_mesh)
 
+  continue_threshold = float(config.eval.get('continue_threshold', 0.0))
+
   def eval_params(params):
     return (params if eval_mesh is mesh
             else jax.device_put(params, parallel.replicated(eval_mesh)))
@@ -505,7 +509,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       out.update({f'{name}/{k}': v for k, v in losses.items()})
       means, _ = evaluate_tracks(predict, params, tracks, system, frontend,
                                  config.eval.threshold, track_metrics,
-                                 track_evaluator)
+                                 track_evaluator, low=continue_threshold)
       out.update({f'{name}/{k}': v for k, v in means.items()})
     # Every process validates (the programs span all devices); process 0's
     # numbers drive the collective decisions that follow (best/plateau/stop).
@@ -522,7 +526,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       set_tracks = val_tracks.get(name) or pipeline.eval_tracks(config, name)
       means[name], tracks[name] = evaluate_tracks(
           predict, params, set_tracks, system, frontend, config.eval.threshold,
-          track_metrics, track_evaluator)
+          track_metrics, track_evaluator, low=continue_threshold)
       del set_tracks
     print_table(title, means, system.summary)
     return {'sets': means, 'tracks': tracks}

@@ -51,7 +51,7 @@ from data_pipelines import audio_stream
 from mpe_jax import cli
 from mpe_jax import outputs as outputs_lib
 from mpe_jax import onsets as onsets_lib
-from mpe_jax.evaluation.peaks import peak_mask
+from mpe_jax.evaluation import peaks as peaks_lib
 
 # Extensions searched for in folders (explicitly named files of any extension
 # are tried).
@@ -208,9 +208,9 @@ class Transcription:
                                      threshold=self.threshold, **kwargs)
 
 
-def _threshold(predictor, threshold: float | None) -> float:
-  return float(predictor.config.eval.threshold if threshold is None
-               else threshold)
+def _decoding(predictor, threshold: float | None) -> tuple[float, float]:
+  """(threshold, continuation threshold) of the peaks (``peaks.decoding``)."""
+  return peaks_lib.decoding(predictor.config.eval, threshold)
 
 
 def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
@@ -232,10 +232,6 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   Raises:
     ValueError: empty audio or NaN/Inf samples.
   """
-
-  # mir_eval (scipy.stats) is a slow import the command line does not need.
-  from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top
-
   x = np.asarray(audio, np.float32)
   if x.ndim == 2:
     x = x.mean(axis=1, dtype=np.float32)
@@ -248,7 +244,7 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
     x = audio_lib.resample(x, sample_rate,
                            predictor.sample_rate).astype(np.float32)
   peak = float(np.max(np.abs(x)))
-  thr = _threshold(predictor, threshold)
+  thr, low = _decoding(predictor, threshold)
   if peak > 0:
     salience = predictor.salience(x / peak)
   else:  # digital silence: no pitch
@@ -257,13 +253,13 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
     salience = np.zeros((len(predictor.bin_frequencies), n_frames),
                         np.float32)
   times = predictor.frame_times(salience.shape[-1])
-  freqs = multipitch.salience_to_multipitch(salience,
-                                            predictor.bin_frequencies, thr)
   tracker = outputs_lib.NoteTracker(
       times[1] - times[0] if len(times) > 1 else
       predictor.hop_length / predictor.sample_rate,
       min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds)
-  active = peak_mask(salience, thr)
+  active = peaks_lib.decode(salience, thr, low)
+  freqs = [predictor.bin_frequencies[active[:, t]]
+           for t in range(active.shape[-1])]
   strength = None
   if peak > 0 and predictor.hop_length:
     strength = onsets_lib.OnsetStrength(predictor.sample_rate,
@@ -341,7 +337,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
                 else predictor.stream(samples, progress=progress))
     writers = outputs_lib.Writers(
         stem, formats, predictor.bin_frequencies, _frame_seconds(predictor),
-        n_frames, threshold=_threshold(predictor, threshold),
+        n_frames, threshold=_decoding(predictor, threshold)[0],
+        continue_threshold=_decoding(predictor, threshold)[1],
         min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
         title=os.path.basename(job.source), audio=samples,
         sample_rate=predictor.sample_rate, balance=sonify_balance,

@@ -87,14 +87,19 @@ def test_cli_calibrates_on_a_validation_set(tiny_trained_run, tmp_path):
   done = subprocess.run(
       [sys.executable, '-m', 'mpe_jax.pretrained',
        f'--export={tiny_trained_run}', '--name=tiny', f'--root={tmp_path}',
-       f'--calibrate_on={set_name}', '--thresholds=0.1,0.3,0.5'],
+       f'--calibrate_on={set_name}', '--thresholds=0.1,0.3,0.5',
+       '--continue_thresholds=0.2'],
       cwd=ROOT, capture_output=True, text=True, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   rows = [line for line in done.stdout.splitlines() if ' threshold ' in line]
-  assert len(rows) == 3 and sum('<- chosen' in r for r in rows) == 1, rows
-  chosen = float(next(r for r in rows if '<- chosen' in r).split()[2][:-1])
+  # 0.1 alone; 0.3 and 0.5 alone and continued down to 0.2.
+  assert len(rows) == 5 and sum('<- chosen' in r for r in rows) == 1, rows
+  assert sum(' continue 0.20:' in r for r in rows) == 2, rows
+  chosen = next(r for r in rows if '<- chosen' in r).split()
   config, _ = pretrained.load(os.path.join(tmp_path, 'tiny'))
-  assert config.eval.threshold == pytest.approx(chosen)
+  assert config.eval.threshold == pytest.approx(float(chosen[2].rstrip(':')))
+  low = float(chosen[4].rstrip(':')) if chosen[3] == 'continue' else 0.0
+  assert config.eval.continue_threshold == pytest.approx(low)
   assert 'sha256' in done.stdout.splitlines()[-1]
 
 

@@ -7,16 +7,19 @@ from typing import Mapping, Sequence
 import mir_eval
 import numpy as np
 
-from mpe_jax.evaluation.peaks import peak_mask
+from mpe_jax.evaluation import peaks
 
 # The scores reported per track and averaged per dataset.
 SUMMARY_KEYS = ('precision', 'recall', 'accuracy', 'f1')
 
 
 def salience_to_multipitch(salience: np.ndarray, bin_freqs: np.ndarray,
-                           threshold: float = 0.5) -> list[np.ndarray]:
-  """``[K, T]`` salience -> T arrays of active frequencies (Hz)."""
-  active = peak_mask(salience, threshold)
+                           threshold: float = 0.5,
+                           low: float = 0.0) -> list[np.ndarray]:
+  """``[K, T]`` salience -> T arrays of active frequencies (Hz): the peaks
+  at or above ``threshold``, or with ``low`` the peak tracks that reach
+  ``threshold`` and continue down to ``low`` (``peaks.PeakDecoder``)."""
+  active = peaks.decode(salience, threshold, low)
   return [np.asarray(bin_freqs[active[:, t]], np.float64)
           for t in range(active.shape[1])]
 

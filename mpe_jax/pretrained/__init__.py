@@ -147,18 +147,28 @@ def load(name_or_dir: str = DEFAULT
 
 
 def export(checkpoint: str, name: str, *, prefer: str = 'best',
-           root: str = ROOT, threshold: float | None = None) -> str:
+           root: str = ROOT, threshold: float | None = None,
+           continue_threshold: float | None = None) -> str:
   """Writes ``<root>/<name>/`` (params.npz, config.json, params.sha256)
   from a run's checkpoint; returns the folder. ``threshold`` replaces the
   run's ``config.eval.threshold`` (the peak threshold chosen on a validation
-  set, ``evaluation.calibration``). The model card is written by hand (it
-  quotes the hash printed here)."""
+  set, ``evaluation.calibration``); ``continue_threshold`` the
+  continuation threshold of its hysteresis (0: none). The model card is
+  written by hand (it quotes the hash printed here)."""
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   predictor = inference.load_predictor(checkpoint, prefer=prefer)
   if threshold is not None:
     if not 0.0 < threshold < 1.0:
       raise PretrainedError(f'threshold must lie in (0, 1), got {threshold}.')
     predictor.config.eval.threshold = float(threshold)
+  if continue_threshold is not None:
+    if continue_threshold and not 0.0 < continue_threshold < (
+        predictor.config.eval.threshold):
+      raise PretrainedError(f'the continuation threshold must lie in (0, '
+                            f'{predictor.config.eval.threshold}), got '
+                            f'{continue_threshold}.')
+    with predictor.config.unlocked():
+      predictor.config.eval.continue_threshold = float(continue_threshold)
   directory = os.path.join(root, name)
   os.makedirs(directory, exist_ok=True)
   arrays = flatten(jax.device_get(predictor.params))
