@@ -33,7 +33,7 @@ def _predictor(checkpoint: str | None, cache: bool):
 def transcribe_array(audio: Any, sample_rate: int, *,
                      checkpoint: str | None = None,
                      threshold: float | None = None,
-                     cache: bool = True):
+                     cache: bool = True, adapt: Any = False):
   """Transcribes ``audio`` (``[N]`` mono or ``[N, C]``, any rate).
 
   Args:
@@ -44,6 +44,9 @@ def transcribe_array(audio: Any, sample_rate: int, *,
       training run / checkpoint folder.
     threshold: peak threshold (default: the model's calibrated one).
     cache: use the persistent compilation caches (``compile_cache``).
+    adapt: True (default settings) or an ``adapt.AdaptSettings``: adapt a
+      copy of the model to this recording first (``mpe_jax.adapt``; the
+      result's ``adaptation`` says what it did); False: no adaptation.
 
   Returns:
     A ``transcribe.Transcription``.
@@ -54,13 +57,19 @@ def transcribe_array(audio: Any, sample_rate: int, *,
   from mpe_jax import transcribe  # pylint: disable=g-import-not-at-top
   predictor = _predictor(None if checkpoint is None else os.fspath(checkpoint),
                          bool(cache))
+  settings = None
+  if adapt is not False and adapt is not None:
+    from mpe_jax import adapt as adapt_lib  # pylint: disable=g-import-not-at-top
+    settings = adapt_lib.AdaptSettings() if adapt is True else adapt
   return transcribe.transcribe_audio(np.asarray(audio), int(sample_rate),
-                                     predictor, threshold=threshold)
+                                     predictor, threshold=threshold,
+                                     adapt=settings)
 
 
 def transcribe_file(path: str | os.PathLike[str], *,
                     checkpoint: str | None = None,
-                    threshold: float | None = None, cache: bool = True):
+                    threshold: float | None = None, cache: bool = True,
+                    adapt: Any = False):
   """Transcribes an audio file (any format libsndfile or ffmpeg reads).
 
   Raises:
@@ -73,4 +82,4 @@ def transcribe_file(path: str | os.PathLike[str], *,
                          bool(cache))
   audio = audio_lib.load_audio(os.fspath(path), predictor.sample_rate)
   return transcribe_array(audio, predictor.sample_rate, checkpoint=checkpoint,
-                          threshold=threshold, cache=cache)
+                          threshold=threshold, cache=cache, adapt=adapt)

@@ -153,6 +153,7 @@ class FileResult:
   notes: int = 0
   skipped: bool = False
   traceback: str = ''  # for unexpected errors (shown with --verbose)
+  adaptation: str = ''  # what --adapt did (or a warning says why not)
 
   @property
   def ok(self) -> bool:
@@ -170,6 +171,8 @@ class Transcription:
     threshold: peak threshold used for ``multipitch`` and ``notes``.
     multipitch: T arrays of active frequencies (Hz), mir_eval format.
     notes: MIDI notes (``outputs.Note``).
+    adaptation: with ``adapt``, what the test-time adaptation did, or why
+      it did not run (one line); '' otherwise.
   """
   salience: np.ndarray
   times: np.ndarray
@@ -177,6 +180,7 @@ class Transcription:
   threshold: float
   multipitch: list[np.ndarray]
   notes: list[outputs_lib.Note]
+  adaptation: str = ''
 
   def write_midi(self, path: str, *, pitch_bends: bool = False) -> str:
     """The notes as a MIDI file (as the command's ``.mid``); returns it.
@@ -216,8 +220,8 @@ def _decoding(predictor, threshold: float | None) -> tuple[float, float]:
 def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
                      threshold: float | None = None,
                      min_note_seconds: float = outputs_lib.MIN_NOTE_SECONDS,
-                     max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS
-                     ) -> Transcription:
+                     max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS,
+                     adapt: Any = None) -> Transcription:
   """Transcribes a signal held in memory.
 
   Args:
@@ -228,6 +232,8 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
       ``config.eval.threshold``).
     min_note_seconds, max_gap_seconds: note extraction (see
       ``outputs.NoteTracker``).
+    adapt: an ``adapt.AdaptSettings``: first adapt a copy of the model to
+      this signal (``mpe_jax.adapt``); None: no adaptation.
 
   Raises:
     ValueError: empty audio or NaN/Inf samples.
@@ -245,6 +251,15 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
                            predictor.sample_rate).astype(np.float32)
   peak = float(np.max(np.abs(x)))
   thr, low = _decoding(predictor, threshold)
+  adaptation = ''
+  if adapt is not None:
+    report = FileResult('')
+    if peak > 0:
+      predictor = _adapted(predictor, x / peak, adapt, report, None)
+    else:
+      report.warnings.append('not adapted: the recording is silent: nothing '
+                             'to adapt to.')
+    adaptation = report.adaptation or report.warnings[-1]
   if peak > 0:
     salience = predictor.salience(x / peak)
   else:  # digital silence: no pitch
@@ -269,7 +284,7 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   tracker.add_salience(0, salience, active, predictor.bin_frequencies,
                        strength)
   return Transcription(salience, times, predictor.bin_frequencies, thr,
-                       freqs, tracker.finish())
+                       freqs, tracker.finish(), adaptation)
 
 
 def _frame_seconds(predictor) -> float:
@@ -287,6 +302,22 @@ def _phase(timings, name: str):
   return contextlib.nullcontext() if timings is None else timings.phase(name)
 
 
+def _adapted(predictor, samples, settings, result: FileResult,
+             progress: Any):
+  """The predictor adapted to ``samples`` (``mpe_jax.adapt``), or the given
+  one with a warning when the recording cannot be adapted on."""
+  from mpe_jax import adapt as adapt_lib  # pylint: disable=g-import-not-at-top
+  try:
+    adapted, report = adapt_lib.adapt(
+        predictor, np.asarray(samples[0:len(samples)], np.float32), settings,
+        progress=progress)
+  except adapt_lib.AdaptError as error:
+    result.warnings.append(f'not adapted: {error}')
+    return predictor
+  result.adaptation = report.line()
+  return adapted
+
+
 def transcribe_file(job: Job, predictor, output_dir: str, *,
                     formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                     threshold: float | None = None,
@@ -295,13 +326,16 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
                     skip_existing: bool = False,
                     progress: Any = None, timings: Any = None,
                     sonify_balance: float = 0.5,
-                    pitch_bends: bool = False) -> FileResult:
+                    pitch_bends: bool = False,
+                    adapt: Any = None) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors).
 
   ``timings`` (a ``timings.Timings``) gets the seconds spent decoding
   ('decode'), computing the salience ('compute') and picking peaks, joining
-  notes and writing files ('host')."""
+  notes and writing files ('host'). ``adapt`` (an ``adapt.AdaptSettings``)
+  first adapts a copy of the model to this input (``mpe_jax.adapt``); a
+  recording it cannot adapt on is transcribed unadapted, with a warning."""
 
   result = FileResult(job.source)
   if job.error:
@@ -327,6 +361,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
     with _phase(timings, 'decode'):
       decoded.normalize()
     samples = decoded.samples
+    if adapt is not None and decoded.peak > 0:
+      predictor = _adapted(predictor, samples, adapt, result, progress)
     if predictor.streaming is None:
       whole = predictor.whole_file(samples)
       n_frames, blocks = whole.shape[-1], iter([(0, whole)])
@@ -379,7 +415,8 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                      show_progress: bool | None = None,
                      timings: Any = None,
                      sonify_balance: float = 0.5,
-                     pitch_bends: bool = False) -> list[FileResult]:
+                     pitch_bends: bool = False,
+                     adapt: Any = None) -> list[FileResult]:
   """Transcribes files and folders; one failure does not stop the others.
 
   Prints one line per failure and warning on stderr (tracebacks with
@@ -416,7 +453,7 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             skip_existing=skip_existing,
                             progress=frames_bar, timings=timings,
                             sonify_balance=sonify_balance,
-                            pitch_bends=pitch_bends)
+                            pitch_bends=pitch_bends, adapt=adapt)
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)
@@ -434,6 +471,8 @@ def _report(r: FileResult, verbose: bool, bar) -> None:
   elif r.skipped:
     lines_out.append(f'{r.source}: outputs exist, skipped')
   else:
+    if r.adaptation:
+      lines_out.append(f'{r.source}: {r.adaptation}')
     lines_out.append(f'{r.source} ({r.seconds:.1f} s, {r.notes} notes) -> '
                      + ', '.join(r.outputs))
   for line in lines_out:
@@ -498,6 +537,12 @@ def _define_flags():
                      'synthesised notes in the mix (0 = the recording only, '
                      '1 = the notes only).', lower_bound=0.0, upper_bound=1.0,
                      flag_values=fv)
+  flags.DEFINE_bool('adapt', False, 'Adapt a copy of the model to each '
+                    'input before transcribing it (self-supervised test-time '
+                    'adaptation, docs/pretrained.md); off by default.',
+                    flag_values=fv)
+  flags.DEFINE_float('adapt_seconds', 60.0, 'Time budget of --adapt per '
+                     'input (s).', flag_values=fv)
   flags.DEFINE_bool('skip_existing', False, 'Skip inputs whose outputs all '
                     'exist (to resume a large batch).', flag_values=fv)
   flags.DEFINE_bool('progress', None, 'Progress bars (default: when stderr '
@@ -514,6 +559,18 @@ def _define_flags():
   flags.DEFINE_bool('verbose', False, 'Tracebacks and library logs.',
                     flag_values=fv)
   return fv
+
+
+def _adapt_settings(fv):
+  """``adapt.AdaptSettings`` of ``--adapt`` / ``--adapt_seconds`` (None
+  without ``--adapt``)."""
+  if not fv.adapt:
+    return None
+  if not fv.adapt_seconds > 0:
+    raise cli.UsageError(f'--adapt_seconds must be > 0, got '
+                         f'{fv.adapt_seconds}')
+  from mpe_jax import adapt as adapt_lib  # pylint: disable=g-import-not-at-top
+  return adapt_lib.AdaptSettings(seconds=float(fv.adapt_seconds))
 
 
 def run(argv: Sequence[str]) -> int:
@@ -554,7 +611,8 @@ def run(argv: Sequence[str]) -> int:
         threshold=fv.threshold, min_note_seconds=fv.min_note_seconds,
         max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
         verbose=fv.verbose, show_progress=fv.progress, timings=timings,
-        sonify_balance=fv.sonify_balance, pitch_bends=fv.pitch_bends)
+        sonify_balance=fv.sonify_balance, pitch_bends=fv.pitch_bends,
+        adapt=_adapt_settings(fv))
     print(summary(results), file=sys.stderr if any(
         not r.ok for r in results) else sys.stdout)
     if timings is not None:
