@@ -1,8 +1,9 @@
 """Audio I/O helpers: loading, peak normalisation and training excerpts.
 
-Loading follows the reference (REFERENCE.md section 1, timbre-trap
-``AudioDataset``): read, average the channels to mono, resample to the model
-rate (22,050 Hz); peak normalisation is a separate step (``peak_normalize``).
+Loading follows the reference (timbre-trap
+``timbre_trap/datasets/AudioDataset.py``): read, average the channels to
+mono, resample to the model rate (22,050 Hz); peak normalisation is a
+separate step (``peak_normalize``).
 Errors a user can cause (missing, empty, unreadable or non-finite files) raise
 ``AudioError`` with one line naming the file.
 """

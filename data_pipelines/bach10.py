@@ -8,9 +8,10 @@ Layout (one folder per piece):
   <root>/01-AchGottundHerr/01-AchGottundHerr-<instrument>.wav, -GTNotes.mat,
       .mid, .txt (unused)
 
-Ground truth (REFERENCE.md section 5): MATLAB file with the variable
-``GTF0s``, a [4 voices, M frames] array of MIDI pitches (0 = silent), frame
-n at 0.023 + 0.010 n seconds.
+Ground truth (as timbre-trap's
+``timbre_trap/datasets/MixedMultiPitch/Bach10.py`` reads it): MATLAB file
+with the variable ``GTF0s``, a [4 voices, M frames] array of MIDI pitches
+(0 = silent), frame n at 0.023 + 0.010 n seconds.
 
 Split: 'test' = all 10 pieces.
 """

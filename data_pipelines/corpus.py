@@ -9,7 +9,8 @@ where annotated, the multi-pitch ground truth in one of two native forms:
 * ``FramePitches``: frame-level pitches at the annotation's own times (URMP,
   Bach10, GuitarSet). mir_eval scores against these times; training targets
   are resampled to the HCQT frames by nearest neighbour, outside the
-  annotated range taking the frames ``edges`` (REFERENCE.md section 5).
+  annotated range taking the frames ``edges`` (timbre-trap
+  ``timbre_trap/datasets/PitchDataset.py``).
 * ``Notes``: onset/offset/pitch lists (Su, TRIOS, MusicNet, MAESTRO, NSynth,
   FluidSynth renders). Both the mir_eval reference and the training targets
   are the notes sampled at the HCQT frame times ``n * hop / sr``,
@@ -131,7 +132,7 @@ class Record:
     """The mir_eval reference: (times [M] s, M arrays of Hz).
 
     Frame-level annotations keep their own times; notes are sampled at the
-    HCQT frame times (REFERENCE.md section 5).
+    HCQT frame times (timbre-trap ``timbre_trap/datasets/NoteDataset.py``).
 
     Raises:
       ValueError: the record has no annotation.

@@ -8,7 +8,8 @@ Layout (the ``e-gmd-v1.0.0`` folder of the download):
   <root>/drummer1/session1/1_funk_80_beat_4-4_1.wav   (44.1 kHz)
   <root>/drummer1/session1/1_funk_80_beat_4-4_1.midi  (unused)
 
-Audio only (REFERENCE.md section 5): the percussion source mixed into
+Audio only (ss-mpe ``ss_mpe/datasets/AudioMixtures/E_GMD.py``): the percussion
+source mixed into
 training excerpts. Splits 'train', 'valid', 'test' = the CSV's 'train',
 'validation', 'test'.
 """

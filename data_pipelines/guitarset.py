@@ -9,7 +9,8 @@ Layout:
 
 The first two characters of a track name are the player (00..05).
 
-Ground truth (REFERENCE.md section 5): the six ``pitch_contour``
+Ground truth (timbre-trap ``timbre_trap/datasets/SoloMultiPitch/GuitarSet.py``):
+the six ``pitch_contour``
 annotations (one per string) of the JAMS file. Every observation is
 snapped to the nearest point (ties to the earlier one) of the uniform grid
 ``n * 256 / 44100`` s, n = 0 .. ceil(duration / hop) (duration from the

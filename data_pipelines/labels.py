@@ -4,11 +4,12 @@ A multi-pitch annotation is mir_eval-style: ``ref_times [M]`` (seconds,
 ascending) and ``ref_freqs``, a list of M float arrays of the fundamental
 frequencies (Hz) sounding at each time (possibly empty).
 
-Training targets live on the h=1 HCQT grid (REFERENCE.md section 1): bin k has
+Training targets live on the h=1 HCQT grid (SS-MPE, Sec. 3.1): bin k has
 centre frequency ``fmin * 2**(k / bins_per_octave)``, k = 0..n_bins-1, and frame
 n is centred at ``n * hop_length / sample_rate`` seconds.
 
-Rules (as in the reference code, REFERENCE.md sections 1 and 5):
+Rules (as in the reference code, timbre-trap
+``timbre_trap/datasets/PitchDataset.py`` and ``NoteDataset.py``):
 
 * A pitch maps to its nearest bin; an exact tie between two bins goes to the
   lower bin (scipy ``interp1d(kind='nearest')`` does the same). Pitches whose

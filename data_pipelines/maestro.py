@@ -7,7 +7,8 @@ Layout (the ``maestro-v3.0.0`` folder of the download):
   <root>/2004/MIDI-Unprocessed_..._wav--1.wav     (44.1 or 48 kHz, stereo)
   <root>/2004/MIDI-Unprocessed_..._wav--1.midi
 
-Ground truth (REFERENCE.md section 5): the notes of the ``.midi`` file next
+Ground truth (timbre-trap ``timbre_trap/datasets/SoloMultiPitch/MAESTRO.py``):
+the notes of the ``.midi`` file next
 to the audio, read with the sustain-pedal rule of ``data_pipelines.midi``.
 
 Splits: 'train' and 'test' as in the CSV; 'valid' = 10 tracks of the CSV's

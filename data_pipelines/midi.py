@@ -1,7 +1,8 @@
 """MIDI note lists with sustain-pedal extension (TRIOS, MAESTRO, FluidSynth).
 
 ``read_notes`` follows the reference reader (timbre-trap's MAESTRO
-``load_notes_midi``, REFERENCE.md section 5), restated:
+``load_notes_midi``, ``timbre_trap/datasets/SoloMultiPitch/MAESTRO.py``),
+restated:
 
 1. Walk the merged message stream in time order (seconds, tempo changes
    applied). A control change 64 whose on-state (value >= 64) differs from

@@ -7,7 +7,8 @@ Layout (the ``musicnet`` folder of the download):
   <root>/test_data/<id>.wav
   <root>/test_labels/<id>.csv
 
-Ground truth (REFERENCE.md section 5): CSV with a header row
+Ground truth (timbre-trap ``timbre_trap/datasets/Common/MusicNet.py``): CSV
+with a header row
 (start_time, end_time, instrument, note, start_beat, end_beat, note_value);
 columns 0, 1 and 3 are the onset and offset in samples at 44.1 kHz and the
 MIDI note.

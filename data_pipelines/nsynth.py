@@ -10,7 +10,8 @@ A note name is ``<family>_<source>_<instrument>-<pitch>-<velocity>``, e.g.
 ``keyboard_acoustic_004-060-025``; the MIDI pitch is the second-to-last
 dash-separated field.
 
-Ground truth (REFERENCE.md section 5, ss-mpe's NSynth reader): one note of
+Ground truth (ss-mpe's NSynth reader,
+``ss_mpe/datasets/SoloMultiPitch/NSynth.py``): one note of
 the file's pitch, active where the amplitude envelope is at least 10 % of its
 maximum. Envelope: the audio (22,050 Hz, peak-normalised) is high-passed by
 a biquad (Q = 1/sqrt(2)) at max(pitch / 3 -- the MIDI number used as Hz,

@@ -7,9 +7,9 @@ Layout:
   <root>/gt_F0/ (unused)
 
 Track names begin with the piece code, e.g. 'PQ02_Elgar'. Ground truth
-(REFERENCE.md section 5): one note per line, whitespace-separated onset,
-offset and pitch in Hz (the last column); notes are sampled on the
-estimate's frames.
+(timbre-trap ``timbre_trap/datasets/MixedMultiPitch/Su.py``): one note per
+line, whitespace-separated onset, offset and pitch in Hz (the last column);
+notes are sampled on the estimate's frames.
 
 Split: 'test' = the tracks of the ten pieces the papers evaluate (prefixes
 PQ02, PQ03, PS01, PS02, PS03, SQ01, SQ02, SQ03, VS01, VS04).

@@ -7,7 +7,8 @@ Layout (the ``TRIOS Dataset`` folder of the download):
   <root>/brahms/horn.wav, ...                stems (unused)
   <root>/lussier/ mozart/ schubert/ take_five/
 
-Ground truth (REFERENCE.md section 5): the notes of every pitched
+Ground truth (timbre-trap ``timbre_trap/datasets/MixedMultiPitch/TRIOS.py``):
+the notes of every pitched
 instrument's MIDI file (horn, piano, violin, bassoon, trumpet, clarinet,
 viola, cello, saxophone; the drum parts of 'take_five' are left out), read
 with the sustain-pedal rule of ``data_pipelines.midi``.

@@ -10,7 +10,8 @@ Layout (the ``Dataset`` folder of the download, one folder per piece):
   <root>/Supplementary_Files/ (ignored)
 
 A piece folder is ``<NN>_<Title>_<inst1>_<inst2>...``; the mixture is
-``AuMix_<folder>.wav``. Ground truth (REFERENCE.md section 5): one
+``AuMix_<folder>.wav``. Ground truth (timbre-trap
+``timbre_trap/datasets/MixedMultiPitch/URMP.py``): one
 ``F0s_<i>_*.txt`` per instrument i = 1..n (n from the folder name), two
 whitespace-separated columns (time s, f0 Hz) on a time grid shared by all
 instruments of the piece; 0 Hz = silent and is dropped.

@@ -357,11 +357,21 @@ def test_config_variants_validate(arg):
   tt.enabled_terms(config.loss_weights)
 
 
-@pytest.mark.parametrize('arg', ['guitarset_audio', 'medleydb_audio',
-                                 'fma_audio', 'nope'])
-def test_unavailable_and_unknown_variants_are_one_line_errors(arg):
+@pytest.mark.parametrize('arg,corpus', [('guitarset_audio', 'guitarset/train'),
+                                        ('medleydb_audio', 'medleydb/all'),
+                                        ('fma_audio', 'fma/train')])
+def test_unlabelled_audio_rows_mix_eight_and_eight(arg, corpus):
+  config = tt_config.get_config(arg)
+  systems.get_system(config).validate(config)
+  assert config.data.train_source == 'mixture'
+  assert config.data.mixture.sources == ('synthetic/train', corpus)
+  assert config.data.mixture.use_labels == (True, False)
+  assert config.train.batch_size == sum(config.data.mixture.proportions) == 16
+
+
+def test_unknown_variant_is_a_one_line_error():
   with pytest.raises(ValueError) as info:
-    tt_config.get_config(arg)
+    tt_config.get_config('nope')
   assert '\n' not in str(info.value)
 
 
