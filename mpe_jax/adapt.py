@@ -238,6 +238,15 @@ def adapt(predictor, audio: np.ndarray,
   if progress is not None:
     progress.reset(total=settings.max_steps)
   report.stopped = f'{settings.max_steps} steps'
+
+  def healthy(step_params, at_step: int) -> bool:
+    now = _monitor(np.asarray(held_salience(step_params, held_audio)),
+                   voiced, threshold)
+    report.monitor.append({'step': at_step, **now})
+    return (now['blank_rate'] <= base['blank_rate'] + settings.max_blank_rise
+            and now['peak_salience'] >= (1 - settings.max_peak_drop)
+            * base['peak_salience'])
+
   step_seconds = 0.0  # the last step's time: the next one is not started
   for i in range(settings.max_steps):  # unless it fits in the budget
     t_step = time.perf_counter()
@@ -256,18 +265,20 @@ def adapt(predictor, audio: np.ndarray,
     report.steps = i + 1
     if progress is not None:
       progress.update(1)
-    if (i + 1) % settings.monitor_every == 0 or i + 1 == settings.max_steps:
-      now = _monitor(np.asarray(held_salience(params, held_audio)), voiced,
-                     threshold)
-      report.monitor.append({'step': i + 1, **now})
-      if (now['blank_rate'] > base['blank_rate'] + settings.max_blank_rise
-          or now['peak_salience'] < (1 - settings.max_peak_drop)
-          * base['peak_salience']):
+    if (i + 1) % settings.monitor_every == 0:
+      if not healthy(params, i + 1):
         report.stopped = (f'degeneration monitor at step {i + 1}: kept '
                           f'step {report.kept_step}')
-        params = good
         break
       good, report.kept_step = params, i + 1
+  # The steps after the last check are kept if the monitor passes them.
+  if (report.steps > report.kept_step
+      and not report.stopped.startswith('degeneration')):
+    if healthy(params, report.steps):
+      good, report.kept_step = params, report.steps
+    else:
+      report.stopped += (f'; degeneration monitor at step {report.steps}: '
+                         f'kept step {report.kept_step}')
   params = good
   report.seconds = time.perf_counter() - t0
   report.labelled_share = float(np.mean(labelled)) if labelled else 0.0
