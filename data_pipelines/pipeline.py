@@ -74,7 +74,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import functools
-import weakref
 
 from absl import logging
 import ml_collections
@@ -87,6 +86,9 @@ from data_pipelines import catalog
 from data_pipelines import pseudo_labels
 from data_pipelines import sources as sources_lib
 from data_pipelines import vocal as vocal_lib
+from data_pipelines.batching import Batch  # pylint: disable=unused-import
+from data_pipelines.batching import BatchIterator  # pylint: disable=unused-import
+from data_pipelines.batching import mixture_counts  # pylint: disable=unused-import
 # The evaluation sets live in data_pipelines.eval_sets (no TensorFlow);
 # their names stay importable from here.
 from data_pipelines.eval_sets import EVAL_SEED  # pylint: disable=unused-import
@@ -104,7 +106,6 @@ NSYNTH_MIDI_RANGE = (21, 108)  # inclusive, as in the reference
 _NSYNTH_SHUFFLE_BUFFER = 512  # examples (256 KB each)
 _NSYNTH_KIND = 3  # seed sub-domain of NSynth excerpt offsets
 
-Batch = dict[str, np.ndarray]
 
 
 @functools.cache
@@ -114,32 +115,6 @@ def hide_gpus_from_tensorflow() -> None:
     tf.config.set_visible_devices([], 'GPU')
   except RuntimeError as error:  # TF devices already initialised.
     logging.warning('Could not hide GPUs from TensorFlow: %s', error)
-
-
-class BatchIterator(Iterator[Batch]):
-  """Iterator over numpy batches that owns a tf.data iterator.
-
-  The tf.data iterator is released on ``close()``, on garbage collection, or
-  at interpreter exit at the latest (``weakref.finalize``): a tf.data
-  iterator with ``tf.numpy_function`` stages that is still alive while Python
-  shuts down can hang the exit.
-  """
-
-  def __init__(self, iterator: Iterator[Batch]):
-    self._holder = [iterator]
-    self._finalizer = weakref.finalize(self, self._holder.clear)
-
-  def __iter__(self) -> BatchIterator:
-    return self
-
-  def __next__(self) -> Batch:
-    if not self._holder:
-      raise StopIteration
-    return next(self._holder[0])
-
-  def close(self) -> None:
-    """Releases the underlying tf.data iterator (idempotent)."""
-    self._finalizer()
 
 
 # ------------------------------------------------------------ source choice
@@ -156,36 +131,6 @@ def nsynth_is_prepared(data_dir: str) -> bool:
     logging.warning('Could not look for TFDS %s under %r: %s', NSYNTH_NAME,
                     data_dir, error)
     return False
-
-
-def mixture_counts(config: ml_collections.ConfigDict,
-                   local_batch: int) -> list[tuple[str, int, bool]]:
-  """(source name, items per host batch, use labels) of a mixture config.
-
-  Raises:
-    ValueError: mismatched or empty ``config.data.mixture`` tuples, a
-      non-positive proportion, or shares that are not whole items.
-  """
-  mix = config.data.mixture
-  names = tuple(mix.sources)
-  proportions = tuple(float(p) for p in mix.proportions)
-  use_labels = tuple(bool(u) for u in mix.use_labels)
-  if not names or not len(names) == len(proportions) == len(use_labels):
-    raise ValueError(
-        'config.data.mixture.sources, .proportions and .use_labels must be '
-        f'non-empty and of equal length; got {len(names)}, '
-        f'{len(proportions)} and {len(use_labels)} entries.')
-  if min(proportions) <= 0:
-    raise ValueError(f'config.data.mixture.proportions={proportions} must all '
-                     'be > 0.')
-  total = sum(proportions)
-  counts = [local_batch * p / total for p in proportions]
-  if any(abs(c - round(c)) > 1e-6 or round(c) < 1 for c in counts):
-    raise ValueError(
-        f'config.data.mixture.proportions={proportions} split the per-host '
-        f'batch of {local_batch} into {[round(c, 3) for c in counts]} items; '
-        'each share must be a whole number >= 1.')
-  return [(n, int(round(c)), u) for n, c, u in zip(names, counts, use_labels)]
 
 
 def _grid_kwargs(config: ml_collections.ConfigDict) -> dict:

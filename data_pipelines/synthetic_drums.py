@@ -11,6 +11,8 @@ pattern is a pure function of (seed, index).
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import scipy.signal
 
@@ -103,3 +105,17 @@ def synth_drums(seed: int, index: int, n_samples: int, *,
         x = _hit(kind, rng, sample_rate) * rng.uniform(0.4, 1.0)
         out[start:start + len(x)] += x
   return audio_lib.peak_normalize(out[:n_samples].astype(np.float32))
+
+
+# Evaluation drums are drawn with this seed (not config.seed): runs with
+# different seeds are scored on the same mixtures.
+EVAL_DRUM_SEED = 0
+
+
+def eval_drums(track_name: str, num_samples: int,
+               sample_rate: int) -> np.ndarray:
+  """The synthetic drum excerpt mixed into an evaluation track ``[N]`` (MAJL
+  separation metrics): a pure function of the track's name (peak 1)."""
+  index = zlib.crc32(track_name.encode('utf-8'))
+  return synth_drums(EVAL_DRUM_SEED, index, num_samples,
+                     sample_rate=sample_rate)

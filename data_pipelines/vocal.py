@@ -58,6 +58,7 @@ import ml_collections
 import numpy as np
 
 from data_pipelines import audio as audio_lib
+from data_pipelines import batching
 from data_pipelines import corpus as corpus_lib
 from data_pipelines import labels as labels_lib
 from data_pipelines import sources as sources_lib
@@ -569,9 +570,8 @@ def open_store(config: ml_collections.ConfigDict, name: str):
 def open_sources(config: ml_collections.ConfigDict, local_batch: int
                  ) -> list[tuple[VocalSource, int]]:
   """(source, items per host batch) of ``config.data.mixture``."""
-  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
   mix = config.data.mixture
-  counts = pipeline.mixture_counts(config, local_batch)
+  counts = batching.mixture_counts(config, local_batch)
   stems = tuple(bool(u) for u in mix.use_stems)
   fractions = tuple(float(f) for f in config.data.vocal.fractions)
   if not len(stems) == len(fractions) == len(counts):
@@ -598,7 +598,6 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int,
   c_s + j``, as ``pipeline``'s mixtures do."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
-  from data_pipelines import pipeline  # pylint: disable=g-import-not-at-top
   layout = open_sources(config, local_batch)
   for source, count in layout:
     logging.info('Vocal source x%d per host batch: %s.', count,
@@ -629,8 +628,44 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int,
       tf.data.AUTOTUNE if config.data.num_parallel_calls < 0
       else config.data.num_parallel_calls), deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
-  return pipeline.BatchIterator(
+  return batching.BatchIterator(
       ds.prefetch(config.data.prefetch).as_numpy_iterator())
+
+
+def validation_batches(tracks: list, n_samples: int, chunk: int,
+                       config: ml_collections.ConfigDict
+                       ) -> list[dict[str, np.ndarray]]:
+  """The first ``n_samples`` of every ``VocalTrack`` (zero-padded) as
+  batches of the training layout (``ITEM_KEYS``) of at most ``chunk`` items
+  (ground truth, confidence 1): MAJL's vocal validation losses."""
+  g = config.hcqt
+  grid = dict(fmin=float(g.fmin), bins_per_octave=int(g.bins_per_octave),
+              n_bins=int(g.n_bins))
+  t = n_frames(n_samples, int(g.hop_length))
+  times = np.arange(t) * int(g.hop_length) / int(g.sample_rate)
+  out = []
+  for c0 in range(0, len(tracks), chunk):
+    part = tracks[c0:c0 + chunk]
+    b = {'mixture': np.zeros((len(part), n_samples), np.float32),
+         'vocals': np.zeros((len(part), n_samples), np.float32),
+         'labels': np.zeros((len(part), grid['n_bins'], t), np.uint8),
+         'has_stems': np.zeros(len(part), bool),
+         'has_pitch': np.zeros(len(part), bool),
+         'confi_mss': np.ones((len(part), t), np.float32),
+         'confi_pe': np.ones((len(part), t), np.float32)}
+    for i, track in enumerate(part):
+      x = track.audio[:n_samples]
+      b['mixture'][i, :len(x)] = x
+      if track.vocals is not None:
+        b['vocals'][i, :len(x)] = track.vocals[:n_samples]
+        b['has_stems'][i] = True
+      if track.has_pitch and len(track.ref_times):
+        f0 = lowest_pitch(labels_lib.resample_multipitch(
+            track.ref_times, track.ref_freqs, times))
+        b['labels'][i] = f0_grid(f0, grid)
+        b['has_pitch'][i] = True
+    out.append(b)
+  return out
 
 
 # -------------------------------------------------------------- evaluation

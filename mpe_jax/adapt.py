@@ -42,6 +42,7 @@ from flax import nnx
 
 from mpe_jax.evaluation import peaks as peaks_lib
 from mpe_jax.features import hcqt as hcqt_lib
+from mpe_jax.models.skeleton import model_skeleton
 from mpe_jax.objectives import combine as combine_lib
 from mpe_jax.objectives import salience as salience_objectives
 
@@ -151,8 +152,6 @@ def adapt(predictor, audio: np.ndarray,
     AdaptError: the audio is shorter than two excerpts, silent, or the
       unadapted model finds no pitch in it (nothing to adapt to).
   """
-  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
-
   t0 = time.perf_counter()
   if predictor.streaming is None:
     raise AdaptError('adaptation needs a streaming HCQT salience model.')
@@ -196,7 +195,7 @@ def adapt(predictor, audio: np.ndarray,
 
   cfg = loss_config(config, settings)
   weights = dict(cfg.loss_weights)
-  graphdef = inference.model_skeleton(config.model).graphdef
+  graphdef = model_skeleton(config.model).graphdef
   frontend = predictor.frontend
   anchor = jax.tree.map(jnp.asarray, predictor.params)
   terms = salience_objectives.enabled_terms(weights)

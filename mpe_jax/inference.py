@@ -30,9 +30,7 @@ length bucket, not per file length, with the same result.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
-import math
 import os
 from typing import Any, Iterator
 
@@ -41,60 +39,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from flax import nnx
 
 from mpe_jax import systems
-from mpe_jax.models import build_model
+from mpe_jax.bucketing import BUCKET_MULTIPLE  # pylint: disable=unused-import
+from mpe_jax.bucketing import BUCKETS_PER_OCTAVE  # pylint: disable=unused-import
+from mpe_jax.bucketing import BucketedSalience
+from mpe_jax.bucketing import bucket_frames  # pylint: disable=unused-import
+from mpe_jax.models.skeleton import Skeleton  # pylint: disable=unused-import
+from mpe_jax.models.skeleton import config_from_dict
+from mpe_jax.models.skeleton import model_skeleton  # pylint: disable=unused-import
+from mpe_jax.models.skeleton import time_receptive_field  # pylint: disable=unused-import
 
 # The published systems all read 22,050-Hz audio; used only for systems that
 # declare no ``Streaming`` (which carries the rate).
 _DEFAULT_SAMPLE_RATE = 22050
-
-
-def time_receptive_field(model: nnx.Module) -> int:
-  """Frames on each side of a frame that can influence its output.
-
-  The sum over every convolution of ``(kernel_t - 1) // 2 * dilation_t``
-  (time is axis 0 of the ``[frame, bin]`` kernels): exact for a chain of
-  convolutions with residual additions, an upper bound when branches run in
-  parallel. Only valid for models without time-global operations (attention,
-  pooling over time), like the Timbre-Trap autoencoder family.
-  """
-  total = 0
-  for _, node in nnx.iter_graph(model):
-    if isinstance(node, (nnx.Conv, nnx.ConvTranspose)):
-      k = int(node.kernel_size[0])
-      dil = node.kernel_dilation
-      d = int(dil if isinstance(dil, int) else (dil or (1,))[0])
-      total += (k - 1) // 2 * d
-  return total
-
-
-@dataclasses.dataclass(frozen=True)
-class Skeleton:
-  """What inference needs of a model besides its weights: the graph to
-  merge parameters into, the parameters' shapes and dtypes (a pure dict of
-  ``jax.ShapeDtypeStruct``), and the time receptive field (frames)."""
-  graphdef: nnx.GraphDef
-  params: Any
-  receptive_field: int
-
-
-def model_skeleton(model_config: ml_collections.ConfigDict) -> Skeleton:
-  """The ``Skeleton`` of ``config.model``, from one abstract construction
-  (``nnx.eval_shape``: no weights are initialised), memoised per config."""
-  return _skeleton(json.dumps(model_config.to_dict(), sort_keys=True,
-                              default=str))
-
-
-@functools.lru_cache(maxsize=4)
-def _skeleton(model_json: str) -> Skeleton:
-  model_config = config_from_dict(json.loads(model_json))
-  model = nnx.eval_shape(
-      lambda: build_model(model_config, jax.random.key(0, impl='rbg')))
-  graphdef, state = nnx.split(model)
-  return Skeleton(graphdef, nnx.to_pure_dict(state),
-                  time_receptive_field(model))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,165 +99,6 @@ def plan_chunks(n_frames: int, chunk_frames: int, margin: int) -> list[Chunk]:
       chunks.append(Chunk(start, chunk_frames, lo,
                           start + chunk_frames - margin))
   return chunks
-
-
-# --------------------------------------------------------- length buckets ---
-# Whole-file salience compiles one program per input length, about 11 s each
-# for SS-MPE on a 2-core CPU against 1.2 s to run a 30-s track, so evaluating
-# a set of tracks of different lengths would spend most of its time
-# compiling. BucketedSalience runs a track padded to the next length of a
-# geometric ladder (three per octave), plus one short fixed-length window at
-# its end, and returns the whole-file result (see its docstring for why it is
-# exact): one compiled program per bucket and one for the end window.
-BUCKETS_PER_OCTAVE = 3  # config.eval.length_buckets
-BUCKET_MULTIPLE = 16
-
-
-def bucket_frames(n_frames: int, minimum: int,
-                  per_octave: int = BUCKETS_PER_OCTAVE,
-                  multiple: int = BUCKET_MULTIPLE) -> int:
-  """The smallest length of the ladder ``minimum * 2 ** (k / per_octave)``
-  (each rounded up to a multiple of ``multiple`` frames) that holds
-  ``n_frames`` frames."""
-  if min(n_frames, minimum, per_octave, multiple) <= 0:
-    raise ValueError(f'bucket_frames needs positive n_frames, minimum, '
-                     f'per_octave and multiple; got {n_frames}, {minimum}, '
-                     f'{per_octave}, {multiple}')
-  growth = 2.0 ** (1.0 / per_octave)
-  size = float(minimum)
-  while True:
-    frames = multiple * math.ceil(size / multiple)
-    if frames >= n_frames:
-      return frames
-    size *= growth
-
-
-class BucketedSalience:
-  """Whole-file salience of tracks of any length from a few compiled shapes.
-
-  ``__call__(params, audio [B, N]) -> [B, K, T]`` (numpy) equals the system's
-  whole-file ``salience`` within float32 round-off. For a system that
-  declares ``systems.Streaming`` (frame ``n`` reads audio within ``context``
-  samples and front-end frames within the model's receptive field ``R``, plus
-  one per-file normaliser), a file of ``T`` frames is computed as:
-
-  * head: the audio zero-padded to ``L = bucket_frames(T)`` frames; the
-    normaliser is the maximum of the frame statistic over the first ``T``
-    frames (padding frames masked), which is the file's; frames
-    ``[0, T - R)`` see only real frames and are kept (all ``T`` when
-    ``L == T``: then the padded end is the file's end);
-  * tail: the last ``W = 2R + ceil(context / hop)`` frames of the file, given
-    the same normaliser, whose end is the file's end; frames ``[T - R, T)``
-    lie at least ``R + ceil(context / hop)`` frames from the window's start,
-    so they see only exact front-end frames (zeros pad the window on the left
-    when ``T < W``: the same zeros the file is padded with).
-
-  Files shorter than ``2R`` frames, systems without ``Streaming``, and
-  ``per_octave=0`` are computed whole (one compile per length).
-  """
-
-  def __init__(self, config: ml_collections.ConfigDict, *,
-               system: systems.System | None = None, frontend: Any = None,
-               per_octave: int = BUCKETS_PER_OCTAVE, programs: Any = None):
-    """``programs``: an ``exported.Programs`` store for the compiled
-    functions (None: traced in every process)."""
-    self.config = config
-    self.system = system or systems.get_system(config)
-    self.frontend = (frontend if frontend is not None
-                     else self.system.make_frontend(config))
-    skeleton = model_skeleton(config.model)
-    graphdef = self.graphdef = skeleton.graphdef
-    self.receptive_field = skeleton.receptive_field
-    if int(per_octave) < 0:
-      raise ValueError(f'length buckets per octave must be >= 0 (0: one '
-                       f'compile per length), got {per_octave}')
-    self.per_octave = int(per_octave)
-    self.streaming = self.system.streaming
-    system_ = self.system
-
-    def whole(params, frontend, audio):
-      return system_.salience(nnx.merge(graphdef, params), audio, frontend,
-                              config)
-
-    wrap = programs.wrap if programs is not None else (lambda _, f: f)
-    self._whole = wrap('whole', jax.jit(whole))
-    self.hop_length = self.tail_frames = 0
-    if self.streaming is None:
-      return
-    streaming = self.streaming
-    self.hop_length = int(streaming.hop_length(self.frontend))
-    context = int(streaming.context_samples(self.frontend))
-    self.tail_frames = (2 * self.receptive_field
-                        + -(-context // self.hop_length))
-
-    def head(params, frontend, audio, n_frames):
-      stat = streaming.frame_statistic(frontend, audio)  # [B, L]
-      valid = jnp.arange(stat.shape[-1])[None] < n_frames[:, None]
-      reference = jnp.max(jnp.where(valid, stat, -jnp.inf), axis=-1)
-      sal = streaming.salience_given(nnx.merge(graphdef, params), audio,
-                                     frontend, config, reference)
-      return sal, reference
-
-    def given(params, frontend, audio, reference):
-      return streaming.salience_given(nnx.merge(graphdef, params), audio,
-                                      frontend, config, reference)
-
-    self._head = wrap('head', jax.jit(head))
-    # (params, frontend, audio [B, N], reference [B]) -> [B, K, T], jitted.
-    self.given = wrap('given', jax.jit(given))
-
-  def bucket(self, n_frames: int) -> int:
-    """Frames of the head call for a file of ``n_frames`` frames (0: whole)."""
-    if (self.streaming is None or not self.per_octave
-        or n_frames < 2 * self.receptive_field):
-      return 0
-    return bucket_frames(n_frames, self.tail_frames, self.per_octave)
-
-  def whole(self, params: Any, audio: Any) -> np.ndarray:
-    """``[B, K, T]`` salience of ``[B, N]`` audio in one call at its own
-    length (one compile per length)."""
-    return np.asarray(self._whole(params, self.frontend,
-                                  jnp.asarray(audio, jnp.float32)))
-
-  def __call__(self, params: Any, audio: Any) -> np.ndarray:
-    """``[B, K, T]`` salience of ``[B, N]`` audio, ``T = 1 + N // hop``."""
-    audio = np.asarray(audio, np.float32)
-    if audio.ndim != 2 or audio.shape[1] == 0:
-      raise ValueError(f'audio must be [batch, samples] with samples > 0, '
-                       f'got shape {audio.shape}')
-    batch, n = audio.shape
-    if self.streaming is None or not self.per_octave:
-      return self.whole(params, audio)
-    hop, r, w = self.hop_length, self.receptive_field, self.tail_frames
-    frames = 1 + n // hop
-    size = self.bucket(frames)
-    if not size:
-      return self.whole(params, audio)
-    padded = np.zeros((batch, size * hop - 1), np.float32)  # -> size frames
-    padded[:, :n] = audio
-    sal, reference = self._head(params, self.frontend, jnp.asarray(padded),
-                                jnp.full((batch,), frames, jnp.int32))
-    sal = np.asarray(sal)
-    if size == frames:
-      return sal
-    begin = (frames - w) * hop  # may be negative: zeros before the file
-    tail = np.zeros((batch, w * hop - 1), np.float32)
-    lo, hi = max(begin, 0), min(begin + tail.shape[1], n)
-    tail[:, lo - begin:hi - begin] = audio[:, lo:hi]
-    end = np.asarray(self.given(params, self.frontend, jnp.asarray(tail),
-                                reference))
-    return np.concatenate([sal[..., :frames - r], end[..., w - r:]], axis=-1)
-
-
-def config_from_dict(values: dict) -> ml_collections.ConfigDict:
-  """A locked ConfigDict from a checkpoint's stored config (lists -> tuples)."""
-  def convert(v):
-    if isinstance(v, dict):
-      return ml_collections.ConfigDict({k: convert(x) for k, x in v.items()})
-    if isinstance(v, list):
-      return tuple(convert(x) for x in v)
-    return v
-  return convert(values).lock()
 
 
 class Predictor:
@@ -483,9 +282,8 @@ def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
       unreadable files, or parameters that do not fit the stored config (one
       line naming the directory).
   """
-  # Orbax and the trainer load only for checkpoints (a slow import the
+  # Orbax and the train state load only for checkpoints (a slow import the
   # shipped model does not need).
-  from mpe_jax import checkpointing  # pylint: disable=g-import-not-at-top
   from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
 
   if checkpoint is None or pretrained.is_model_dir(os.fspath(checkpoint)) or (
@@ -498,40 +296,8 @@ def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
                      chunk_seconds=chunk_seconds, batch_size=batch_size,
                      frontend=_frontend(config, cache_dir),
                      programs=_programs(config, cache_dir))
-  from mpe_jax import train  # pylint: disable=g-import-not-at-top
-  step_dir = checkpointing.find_checkpoint(os.fspath(checkpoint),
-                                           prefer=prefer)
-  try:
-    config = config_from_dict(checkpointing.read_checkpoint_config(step_dir))
-  except checkpointing.CheckpointError:
-    raise
-  except (ValueError, TypeError, OSError) as e:
-    raise checkpointing.CheckpointError(
-        f'the config stored in {step_dir} is unreadable ({type(e).__name__}: '
-        f'{_first_line(e)}).') from e
-  try:
-    systems.get_system(config).validate(config)
-    tx, _ = train.build_optimizer(config)
-    abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
-    # Restore onto this process's first device, whatever the saving topology.
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-        abstract)
-  except (AttributeError, KeyError, ValueError, TypeError) as e:
-    raise checkpointing.CheckpointError(
-        f'the config stored in {step_dir} does not describe a model this '
-        f'version of mpe_jax can build ({type(e).__name__}: '
-        f'{_first_line(e)}).') from e
-  state = checkpointing.restore_params_from(step_dir, abstract)
-  params = jax.device_get(state.params)
-  bad = [jax.tree_util.keystr(path) for path, leaf in
-         jax.tree_util.tree_leaves_with_path(params)
-         if not np.all(np.isfinite(leaf))]
-  if bad:
-    raise checkpointing.CheckpointError(
-        f'{step_dir} holds non-finite parameters ({bad[0]} and '
-        f'{len(bad) - 1} more); use an earlier checkpoint step.')
+  from mpe_jax import train_state  # pylint: disable=g-import-not-at-top
+  config, params, step_dir = train_state.restore_run(checkpoint, prefer)
   logging.info('Loaded %s (system %r, model %r).', step_dir, config.system,
                config.model.variant)
   return Predictor(config, params, step_dir=step_dir,
@@ -554,8 +320,3 @@ def _programs(config: ml_collections.ConfigDict, cache_dir: str | None):
   from mpe_jax import exported  # pylint: disable=g-import-not-at-top
   return exported.Programs(cache_dir, json.dumps(config.to_dict(),
                                                  sort_keys=True, default=str))
-
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return text[0][:300] if text else type(error).__name__

@@ -326,11 +326,11 @@ def run(argv: Sequence[str]) -> int:
     from data_pipelines import pipeline
     from data_pipelines import pseudo_labels
     from mpe_jax import checkpointing, inference
+    from mpe_jax.models.skeleton import config_from_dict
     # pylint: enable=g-import-not-at-top
 
     step_dir = checkpointing.find_checkpoint(fv.checkpoint, prefer=fv.prefer)
-    config = inference.config_from_dict(
-        checkpointing.read_checkpoint_config(step_dir))
+    config = config_from_dict(checkpointing.read_checkpoint_config(step_dir))
     data_config = _source_config(config, fv)
     pipeline.hide_gpus_from_tensorflow()
     source = pipeline.open_source(data_config, fv.source, use_labels=False)

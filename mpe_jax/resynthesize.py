@@ -46,7 +46,7 @@ class Resynthesizer:
       checkpointing.CheckpointError: no checkpoint there.
       ValueError: the checkpoint is not a complex-CQT Timbre-Trap model.
     """
-    from mpe_jax import train  # pylint: disable=g-import-not-at-top
+    from mpe_jax import train_state  # pylint: disable=g-import-not-at-top
     self.step_dir = checkpointing.find_checkpoint(checkpoint, prefer=prefer)
     config = ml_collections.ConfigDict(
         checkpointing.read_checkpoint_config(self.step_dir))
@@ -63,8 +63,7 @@ class Resynthesizer:
     self.config = config
     self.cqt = system.make_frontend(config)
     self.sample_rate = int(config.cqt.sample_rate)
-    tx, _ = train.build_optimizer(config)
-    abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
+    abstract = train_state.abstract_state(config)
     self.params = checkpointing.restore_params_from(self.step_dir,
                                                     abstract).params
     graphdef = nnx.graphdef(nnx.eval_shape(

@@ -198,6 +198,26 @@ TIMBRE_TRAP = System(
     make_track_metrics=timbre_trap_objectives.make_track_metrics,
 )
 
+def _eval_drums(track_name: str, num_samples: int,
+                sample_rate: int) -> np.ndarray:
+  """The drums mixed into a MAJL separation evaluation track (data code,
+  loaded when a MAJL run evaluates)."""
+  from data_pipelines import synthetic_drums  # pylint: disable=g-import-not-at-top
+  return synthetic_drums.eval_drums(track_name, num_samples, sample_rate)
+
+
+def _separation_metrics(graphdef, cqt, config):
+  return majl_objectives.make_separation_metrics(graphdef, cqt, config,
+                                                 drums=_eval_drums)
+
+
+def _vocal_validation_batches(tracks: list, n_samples: int, chunk: int,
+                              config: ml_collections.ConfigDict) -> list:
+  """MAJL vocal validation batches (``data_pipelines.vocal``)."""
+  from data_pipelines import vocal  # pylint: disable=g-import-not-at-top
+  return vocal.validation_batches(tracks, n_samples, chunk, config)
+
+
 # MAJL on the Timbre-Trap backbone: separation (reconstruction mode on a drum
 # mixture) and pitch (transcription of the separated coefficients), weighted
 # per item; evaluation runs the cascade (mpe_jax.objectives.majl).
@@ -206,7 +226,7 @@ MAJL_SEPARATION = dataclasses.replace(
     compute_losses=majl_objectives.separation_losses,
     salience=majl_objectives.cascade_salience,
     validate=majl_objectives.validate_separation,
-    make_track_metrics=majl_objectives.make_separation_metrics,
+    make_track_metrics=_separation_metrics,
     set_metrics=majl_objectives.separation_set_metrics,
 )
 
@@ -222,7 +242,7 @@ MAJL_VOCAL = System(
     validate=majl_vocal_objectives.validate_config,
     set_metrics=majl_vocal_objectives.set_metrics,
     make_track_evaluator=majl_vocal_objectives.track_evaluator,
-    validation_batches=majl_vocal_objectives.validation_batches,
+    validation_batches=_vocal_validation_batches,
     summary=majl_vocal_objectives.SUMMARY,
 )
 

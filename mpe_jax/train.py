@@ -23,17 +23,22 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
-from flax import nnx, struct
+from flax import nnx
 
-from mpe_jax import checkpointing, inference, parallel, schedules, systems
+from mpe_jax import checkpointing, parallel, schedules, systems
+from mpe_jax.bucketing import BUCKETS_PER_OCTAVE, BucketedSalience
 from mpe_jax.evaluation import multipitch
 from mpe_jax.metric_writers import MetricWriter
-from mpe_jax.models import build_model, count_params, param_groups, transfer
+from mpe_jax.models import build_model, count_params, transfer
+from mpe_jax import train_state as train_state_lib
+# The train state and its optimizer live in train_state; their names stay
+# importable from here.
+from mpe_jax.train_state import PRNG_IMPL
+from mpe_jax.train_state import TrainState
+from mpe_jax.train_state import build_optimizer
+from mpe_jax.train_state import init_train_state
 
 
-# PRNG implementation of every key the trainer makes: 'rbg' compiles several
-# times faster than threefry on XLA:CPU (parameter init, augmentation draws).
-PRNG_IMPL = 'rbg'
 # Mixed precision: convolutions compute in this dtype; parameters, optimizer
 # state, features and losses stay float32.
 COMPUTE_DTYPES = ('float32', 'bfloat16')
@@ -41,20 +46,6 @@ COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 class TrainingDiverged(FloatingPointError):
   """The loss became NaN/Inf; the last good checkpoint is kept."""
-
-
-@struct.dataclass
-class TrainState:
-  """Everything that changes during training (what is donated and saved)."""
-  step: jax.Array  # int32 []
-  params: Any  # nested dict of float32 arrays
-  opt_state: Any
-  rng: jax.Array  # uint32 [4]: raw 'rbg' PRNG key data
-  lr_scale: jax.Array  # float32 []: plateau multiplier of every LR
-  plateau_best: jax.Array  # float32 []: best plateau-monitored value
-  plateau_bad: jax.Array  # int32 []: validations without improvement
-  best_value: jax.Array  # float32 []: best value of config.eval.best_metric
-  best_age: jax.Array  # int32 []: validations since best_value improved
 
 
 # ----------------------------------------------------------------- set-up ---
@@ -81,60 +72,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.model.compute_dtype not in COMPUTE_DTYPES:
     raise ValueError(f'config.model.compute_dtype must be one of '
                      f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')
-
-
-def _param_labels(params: Mapping[str, Any]) -> Mapping[str, Any]:
-  """'encoder' / 'decoder' (/ 'dwm') label for every leaf (by top-level
-  module)."""
-  return {name: jax.tree.map(lambda _, n=name: n, sub)
-          for name, sub in params.items()}
-
-
-def build_optimizer(config: ml_collections.ConfigDict
-                    ) -> tuple[optax.GradientTransformation,
-                               dict[str, optax.Schedule]]:
-  """AdamW per module group, global-norm clipping.
-
-  Groups (``models.param_groups``): encoder and decoder (``optim.encoder_lr``
-  / ``decoder_lr``), or MAJL's vocal cascade's mss and pe
-  (``optim.mss_lr`` / ``pe_lr``); and, when the model carries MAJL's DWM
-  (``model.dwm.enabled``), 'dwm' with ``optim.dwm_lr``. Every group follows
-  the same schedule shape.
-  """
-  o = config.optim
-  scheds = {g: schedules.make_schedule(o[f'{g}_lr'], o)
-            for g in param_groups(config.model)}
-
-  def adamw(schedule):
-    return optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
-                       weight_decay=o.weight_decay)
-
-  tx = optax.chain(
-      optax.clip_by_global_norm(o.clip_norm),
-      optax.multi_transform({k: adamw(s) for k, s in scheds.items()},
-                            _param_labels))
-  return tx, scheds
-
-
-def init_train_state(config: ml_collections.ConfigDict,
-                     tx: optax.GradientTransformation
-                     ) -> tuple[nnx.GraphDef, TrainState]:
-  """Builds the model from ``config.model`` and the initial train state."""
-  root = jax.random.key(config.seed, impl=PRNG_IMPL)
-  k_init, k_train = jax.random.split(root)
-  model = build_model(config.model, k_init)
-  graphdef, state = nnx.split(model)
-  params = nnx.to_pure_dict(state)
-  worst = math.inf if config.eval.best_mode == 'min' else -math.inf
-  plateau_worst = math.inf if config.optim.plateau.mode == 'min' else -math.inf
-  return graphdef, TrainState(
-      step=jnp.zeros((), jnp.int32), params=params,
-      opt_state=tx.init(params), rng=jax.random.key_data(k_train),
-      lr_scale=jnp.ones((), jnp.float32),
-      plateau_best=jnp.asarray(plateau_worst, jnp.float32),
-      plateau_bad=jnp.zeros((), jnp.int32),
-      best_value=jnp.asarray(worst, jnp.float32),
-      best_age=jnp.zeros((), jnp.int32))
 
 
 # ------------------------------------------------------------------ steps ---
@@ -212,7 +149,7 @@ def evaluate_tracks(predict: Callable, params: Any, tracks: list,
   """mir_eval scores of every track and their mean (host side).
 
   ``predict(params, audio [1, N]) -> salience [1, K, T]`` (the trainer passes
-  an ``inference.BucketedSalience``: a few compiled shapes for any number of
+  a ``bucketing.BucketedSalience``: a few compiled shapes for any number of
   track lengths). ``track_metrics(params, track) -> {name: float}`` adds
   system-specific scores (``System.make_track_metrics``),
   ``System.set_metrics`` set-level ones. ``track_evaluator(params, track)``
@@ -415,10 +352,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
 
   graphdef = nnx.graphdef(nnx.eval_shape(
       lambda: build_model(config.model, jax.random.key(0, impl=PRNG_IMPL))))
-  abstract_state = jax.eval_shape(_init)
-  abstract_state = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
-      abstract_state)
+  abstract_state = train_state_lib.abstract_state(config, repl)
   ckpt = checkpointing.Checkpointer(workdir)
   restored = ckpt.restore_latest(abstract_state)
   if restored is not None:
@@ -480,11 +414,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     return (params if eval_mesh is mesh
             else jax.device_put(params, parallel.replicated(eval_mesh)))
   # Evaluation: whole-track salience from one compiled program per length
-  # bucket instead of one per track length (inference.BucketedSalience).
-  predict = inference.BucketedSalience(
+  # bucket instead of one per track length (bucketing.BucketedSalience).
+  predict = BucketedSalience(
       config, system=system, frontend=frontend,
       per_octave=config.eval.get('length_buckets',
-                                 inference.BUCKETS_PER_OCTAVE))
+                                 BUCKETS_PER_OCTAVE))
   track_metrics = (system.make_track_metrics(graphdef, frontend, config)
                    if system.make_track_metrics is not None else None)
   track_evaluator = (

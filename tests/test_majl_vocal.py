@@ -260,7 +260,7 @@ def test_validation_batches_and_their_item_weighted_losses():
   config = tiny_config()
   tracks = (vocal.eval_tracks(config, 'synth_full', 'test')
             + vocal.eval_tracks(config, 'synth_pe', 'test')[:1])
-  batches = majl_vocal.validation_batches(tracks, SEG, 2, config)
+  batches = vocal.validation_batches(tracks, SEG, 2, config)
   assert [len(b['mixture']) for b in batches] == [2, 1]
   first, last = batches
   np.testing.assert_array_equal(first['mixture'][1], tracks[1].audio[:SEG])

@@ -51,7 +51,6 @@ statistics named ``dwhs/omega1/case<c>``, ``dwhs/omega2/case<c>``,
 
 from __future__ import annotations
 
-import zlib
 from typing import Any, Callable, Mapping
 
 import jax
@@ -76,9 +75,6 @@ SEPARATION_TERMS = ('separation', 'pitch', 'dwhs')
 PREDICTED_INPUTS = ('percussion', 'timbre')
 CORRECTNESS_METRICS = ('f1', 'rpa')
 PSEUDO_SOURCE = 'pseudo_labels/train'
-# Evaluation drums are drawn with this seed (not config.seed): runs with
-# different seeds are scored on the same mixtures.
-EVAL_DRUM_SEED = 0
 # Multi-pitch scores of the cascade on the drum mixture (prefixed 'mix_').
 MIX_SCORES = ('precision', 'recall', 'accuracy', 'f1', 'rpa', 'rca')
 
@@ -283,22 +279,15 @@ def separate(model: Any, audio: jax.Array, cqt: cqt_lib.CQT,
   return cqt_lib.icqt(cqt, separated, num_samples=audio.shape[-1])
 
 
-def eval_drums(track_name: str, num_samples: int,
-               sample_rate: int) -> np.ndarray:
-  """The synthetic drum excerpt mixed into an evaluation track ``[N]``: a
-  pure function of the track's name (peak 1)."""
-  from data_pipelines import synthetic_drums  # pylint: disable=g-import-not-at-top
-  index = zlib.crc32(track_name.encode('utf-8'))
-  return synthetic_drums.synth_drums(EVAL_DRUM_SEED, index, num_samples,
-                                     sample_rate=sample_rate)
-
-
 def make_separation_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
-                            config: ml_collections.ConfigDict
+                            config: ml_collections.ConfigDict, *,
+                            drums: Callable[[str, int, int], np.ndarray]
                             ) -> Callable[[Any, Any], dict[str, float]]:
   """``(params, track) -> scores`` on the track mixed with drums.
 
-  The clean track plus ``config.eval.drum_volume`` times ``eval_drums``, in
+  ``drums(track name, samples, sample rate)`` is the drum excerpt mixed into
+  a track (``data_pipelines.synthetic_drums.eval_drums``: a pure function of
+  the name). The clean track plus ``config.eval.drum_volume`` times it, in
   dB: ``sdr`` of the separated source against the clean track,
   ``sdr_mixture`` (the unprocessed mixture against the clean track) and
   their difference ``nsdr``; and the cascade's pitch on the mixture:
@@ -317,8 +306,8 @@ def make_separation_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
 
   def metrics(params, track) -> dict[str, float]:
     clean = np.asarray(track.audio, np.float32)
-    drums = eval_drums(track.name, clean.size, cqt.config.sample_rate)
-    mixture = clean + np.float32(config.eval.drum_volume) * drums
+    mixture = clean + np.float32(config.eval.drum_volume) * drums(
+        track.name, clean.size, cqt.config.sample_rate)
     sep, sal = run(params, jnp.asarray(mixture)[None])
     sep, sal = np.asarray(sep)[0], np.asarray(sal)[0]
     est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs,

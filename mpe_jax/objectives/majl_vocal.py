@@ -263,43 +263,6 @@ def set_metrics(scores: list[dict[str, float]],
                                     [p[1] for p in pairs])}
 
 
-def validation_batches(tracks: list, n_samples: int, chunk: int,
-                       config: ml_collections.ConfigDict
-                       ) -> list[dict[str, np.ndarray]]:
-  """The first ``n_samples`` of every ``VocalTrack`` (zero-padded) as
-  training batches of at most ``chunk`` items (ground truth, confidence 1)."""
-  from data_pipelines import vocal  # pylint: disable=g-import-not-at-top
-  g = config.hcqt
-  grid = dict(fmin=float(g.fmin), bins_per_octave=int(g.bins_per_octave),
-              n_bins=int(g.n_bins))
-  t = vocal.n_frames(n_samples, int(g.hop_length))
-  times = np.arange(t) * int(g.hop_length) / int(g.sample_rate)
-  out = []
-  for c0 in range(0, len(tracks), chunk):
-    part = tracks[c0:c0 + chunk]
-    b = {'mixture': np.zeros((len(part), n_samples), np.float32),
-         'vocals': np.zeros((len(part), n_samples), np.float32),
-         'labels': np.zeros((len(part), grid['n_bins'], t), np.uint8),
-         'has_stems': np.zeros(len(part), bool),
-         'has_pitch': np.zeros(len(part), bool),
-         'confi_mss': np.ones((len(part), t), np.float32),
-         'confi_pe': np.ones((len(part), t), np.float32)}
-    for i, track in enumerate(part):
-      x = track.audio[:n_samples]
-      b['mixture'][i, :len(x)] = x
-      if track.vocals is not None:
-        b['vocals'][i, :len(x)] = track.vocals[:n_samples]
-        b['has_stems'][i] = True
-      if track.has_pitch and len(track.ref_times):
-        from data_pipelines import labels  # pylint: disable=g-import-not-at-top
-        f0 = vocal.lowest_pitch(labels.resample_multipitch(
-            track.ref_times, track.ref_freqs, times))
-        b['labels'][i] = vocal.f0_grid(f0, grid)
-        b['has_pitch'][i] = True
-    out.append(b)
-  return out
-
-
 # -------------------------------------------------------------- validation
 
 

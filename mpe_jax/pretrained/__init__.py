@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 
 from mpe_jax import checkpointing
+from mpe_jax.models.skeleton import config_from_dict, model_skeleton
 
 DEFAULT = 'gm_joint_v1'
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -108,7 +109,6 @@ def load(name_or_dir: str = DEFAULT
     PretrainedError: a missing or corrupt file, a hash that does not match,
       or parameters that do not fit the config (one line naming the file).
   """
-  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   directory = (name_or_dir if os.path.isdir(name_or_dir)
                else model_dir(name_or_dir))
   for file in FILES[:3]:
@@ -128,7 +128,7 @@ def load(name_or_dir: str = DEFAULT
                           'mpe_jax or re-export the model).')
   try:
     with open(os.path.join(directory, 'config.json')) as f:
-      config = inference.config_from_dict(json.load(f))
+      config = config_from_dict(json.load(f))
   except (OSError, ValueError) as error:
     raise PretrainedError(f'{directory}/config.json is unreadable: '
                           f'{" ".join(str(error).split())[:200]}') from error
@@ -138,7 +138,7 @@ def load(name_or_dir: str = DEFAULT
   except (OSError, ValueError) as error:
     raise PretrainedError(f'{npz} is unreadable: '
                           f'{" ".join(str(error).split())[:200]}') from error
-  template = inference.model_skeleton(config.model).params
+  template = model_skeleton(config.model).params
   params = _unflatten_like(template, arrays, npz)
   bad = [k for k, v in arrays.items() if not np.all(np.isfinite(v))]
   if bad:
@@ -155,30 +155,29 @@ def export(checkpoint: str, name: str, *, prefer: str = 'best',
   set, ``evaluation.calibration``); ``continue_threshold`` the
   continuation threshold of its hysteresis (0: none). The model card is
   written by hand (it quotes the hash printed here)."""
-  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
-  predictor = inference.load_predictor(checkpoint, prefer=prefer)
+  from mpe_jax import train_state  # pylint: disable=g-import-not-at-top
+  config, params, _ = train_state.restore_run(checkpoint, prefer)
   if threshold is not None:
     if not 0.0 < threshold < 1.0:
       raise PretrainedError(f'threshold must lie in (0, 1), got {threshold}.')
-    predictor.config.eval.threshold = float(threshold)
+    config.eval.threshold = float(threshold)
   if continue_threshold is not None:
     if continue_threshold and not 0.0 < continue_threshold < (
-        predictor.config.eval.threshold):
+        config.eval.threshold):
       raise PretrainedError(f'the continuation threshold must lie in (0, '
-                            f'{predictor.config.eval.threshold}), got '
+                            f'{config.eval.threshold}), got '
                             f'{continue_threshold}.')
-    with predictor.config.unlocked():
-      predictor.config.eval.continue_threshold = float(continue_threshold)
+    with config.unlocked():
+      config.eval.continue_threshold = float(continue_threshold)
   directory = os.path.join(root, name)
   os.makedirs(directory, exist_ok=True)
-  arrays = flatten(jax.device_get(predictor.params))
+  arrays = flatten(jax.device_get(params))
   buffer = io.BytesIO()
   np.savez_compressed(buffer, **{k: v.astype(np.float32)
                                  for k, v in sorted(arrays.items())})
   npz = os.path.join(directory, 'params.npz')
   with open(npz, 'wb') as f:
     f.write(buffer.getvalue())
-  config = predictor.config
   with open(os.path.join(directory, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True) + '\n')
   with open(os.path.join(directory, 'params.sha256'), 'w') as f:
