@@ -1,6 +1,6 @@
 """Evaluation-set salience: length buckets against one compile per length.
 
-The trainer's evaluation (``train.evaluate_tracks``) computes every track's
+The trainer's evaluation (``evaluation_loop.evaluate_tracks``) computes every track's
 whole-file salience. Called at each track's own length, the jitted program is
 compiled once per distinct length; ``inference.BucketedSalience`` pads to a
 ladder of lengths (three per octave) plus one fixed end window, so a set

@@ -2,7 +2,8 @@
 a batch among the sources of a mixture (``config.data.mixture``).
 
 Shared by the training pipeline (``pipeline``) and the singing-voice
-pipeline (``vocal``); needs neither TensorFlow nor any other data module.
+pipeline (``vocal``); ``excerpt_batches`` builds validation batches of the
+same layout from evaluation tracks. Needs no TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Iterator
 
 import ml_collections
 import numpy as np
+
+from data_pipelines import labels as labels_lib
 
 Batch = dict[str, np.ndarray]
 
@@ -71,3 +74,29 @@ def mixture_counts(config: ml_collections.ConfigDict,
         f'batch of {local_batch} into {[round(c, 3) for c in counts]} items; '
         'each share must be a whole number >= 1.')
   return [(n, int(round(c)), u) for n, c, u in zip(names, counts, use_labels)]
+
+
+def excerpt_batches(tracks: list, n_samples: int, chunk: int,
+                     hcqt_cfg: ml_collections.ConfigDict
+                     ) -> list[dict[str, np.ndarray]]:
+  """The first ``n_samples`` of every track (zero-padded) in batches of at
+  most ``chunk`` items (the last batch may be smaller), with the tracks'
+  references as label grids and silent drums (the keys of the training
+  pipeline's batches): the validation batches of the HCQT systems."""
+  n_frames = 1 + n_samples // hcqt_cfg.hop_length
+  out = []
+  for c0 in range(0, len(tracks), chunk):
+    part = tracks[c0:c0 + chunk]
+    audio = np.zeros((len(part), n_samples), np.float32)
+    grid = np.zeros((len(part), hcqt_cfg.n_bins, n_frames), np.uint8)
+    for i, t in enumerate(part):
+      x = t.audio[:n_samples]
+      audio[i, :len(x)] = x
+      grid[i] = labels_lib.multipitch_to_grid(
+          t.ref_times, t.ref_freqs, n_frames, hop_length=hcqt_cfg.hop_length,
+          sample_rate=hcqt_cfg.sample_rate, fmin=hcqt_cfg.fmin,
+          bins_per_octave=hcqt_cfg.bins_per_octave, n_bins=hcqt_cfg.n_bins)
+    out.append({'audio': audio, 'labels': grid,
+                'has_label': np.ones((len(part),), bool),
+                'drums': np.zeros_like(audio)})
+  return out

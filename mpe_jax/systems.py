@@ -58,6 +58,14 @@ class Streaming:
   salience_given: Callable[..., jax.Array]
 
 
+def _excerpt_batches(tracks: list, n_samples: int, chunk: int,
+                     config: ml_collections.ConfigDict) -> list:
+  """Validation batches of the HCQT and CQT systems: the tracks' first
+  ``n_samples`` with their label grids (``data_pipelines.batching``)."""
+  from data_pipelines import batching  # pylint: disable=g-import-not-at-top
+  return batching.excerpt_batches(tracks, n_samples, chunk, config.hcqt)
+
+
 @dataclasses.dataclass(frozen=True)
 class System:
   """One trainable system.
@@ -83,9 +91,10 @@ class System:
       ((params, track) -> {name: float})`` that scores a track on its own
       (then evaluation neither computes the salience nor the multi-pitch
       scores; e.g. separation and melody scores of a cascade).
-    validation_batches: optional ``(tracks, n_samples, chunk, config) ->
+    validation_batches: ``(tracks, n_samples, chunk, config) ->
       [batch]``: the validation excerpts as the system's training batches
-      (default: audio, multi-pitch label grids and silent drums).
+      (default: audio, multi-pitch label grids and silent drums, built by
+      ``data_pipelines.batching.excerpt_batches``).
     summary: the columns of the table printed after training: (score,
       header, scale) triples (scale 100 for fractions).
   """
@@ -102,7 +111,7 @@ class System:
                         ] | None = None
   make_track_evaluator: Callable[..., Callable[..., dict[str, float]]
                                  ] | None = None
-  validation_batches: Callable[..., list] | None = None
+  validation_batches: Callable[..., list] = _excerpt_batches
   summary: tuple[tuple[str, str, float], ...] = (
       ('precision', 'P', 100.0), ('recall', 'R', 100.0),
       ('accuracy', 'Acc', 100.0), ('f1', 'F1', 100.0))

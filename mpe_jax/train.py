@@ -15,19 +15,23 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from absl import logging
 from flax import nnx
 
 from mpe_jax import checkpointing, parallel, schedules, systems
 from mpe_jax.bucketing import BUCKETS_PER_OCTAVE, BucketedSalience
-from mpe_jax.evaluation import multipitch
+# The evaluation loop lives in evaluation_loop; its names stay importable
+# from here.
+from mpe_jax.evaluation_loop import evaluate_tracks
+from mpe_jax.evaluation_loop import host_scalars
+from mpe_jax.evaluation_loop import print_table
+from mpe_jax.evaluation_loop import validation_losses
 from mpe_jax.metric_writers import MetricWriter
 from mpe_jax.models import build_model, count_params, transfer
 from mpe_jax import train_state as train_state_lib
@@ -137,111 +141,6 @@ def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
   return eval_loss
 
 
-# ------------------------------------------------------------- evaluation ---
-
-
-def evaluate_tracks(predict: Callable, params: Any, tracks: list,
-                    system: systems.System, frontend: Any, threshold: float,
-                    track_metrics: Callable | None = None,
-                    track_evaluator: Callable | None = None, *,
-                    low: float = 0.0
-                    ) -> tuple[dict[str, float], list[dict[str, float]]]:
-  """mir_eval scores of every track and their mean (host side).
-
-  ``predict(params, audio [1, N]) -> salience [1, K, T]`` (the trainer passes
-  a ``bucketing.BucketedSalience``: a few compiled shapes for any number of
-  track lengths). ``track_metrics(params, track) -> {name: float}`` adds
-  system-specific scores (``System.make_track_metrics``),
-  ``System.set_metrics`` set-level ones. ``track_evaluator(params, track)``
-  (``System.make_track_evaluator``) replaces the salience and multi-pitch
-  scores altogether.
-  """
-  bin_freqs = system.bin_frequencies(frontend)
-  per_track = []
-  for track in tracks:
-    if track_evaluator is not None:
-      scores = track_evaluator(params, track)
-    else:
-      sal = np.asarray(predict(params,
-                               np.asarray(track.audio, np.float32)[None]))[0]
-      est_freqs = multipitch.salience_to_multipitch(sal, bin_freqs, threshold,
-                                                    low)
-      est_times = system.frame_times(frontend, sal.shape[-1])
-      scores = multipitch.evaluate_multipitch(track.ref_times,
-                                              track.ref_freqs, est_times,
-                                              est_freqs)
-      scores['peak_salience'] = float(sal.max(axis=0).mean())
-    if track_metrics is not None:
-      scores.update(track_metrics(params, track))
-    scores['name'] = track.name
-    per_track.append(scores)
-  numeric = [{k: v for k, v in t.items() if k != 'name'} for t in per_track]
-  means = multipitch.mean_scores(numeric)
-  if system.set_metrics is not None:
-    means.update(system.set_metrics(numeric, tracks))
-  return means, per_track
-
-
-def _excerpt_batches(tracks: list, n_samples: int, chunk: int,
-                     hcqt_cfg: ml_collections.ConfigDict
-                     ) -> list[dict[str, np.ndarray]]:
-  """The first ``n_samples`` of every track (zero-padded) in batches of at
-  most ``chunk`` items (the last batch may be smaller), with the tracks'
-  references as label grids and silent drums (batch keys of the pipeline)."""
-  from data_pipelines import labels as labels_lib  # pylint: disable=g-import-not-at-top
-  n_frames = 1 + n_samples // hcqt_cfg.hop_length
-  out = []
-  for c0 in range(0, len(tracks), chunk):
-    part = tracks[c0:c0 + chunk]
-    audio = np.zeros((len(part), n_samples), np.float32)
-    grid = np.zeros((len(part), hcqt_cfg.n_bins, n_frames), np.uint8)
-    for i, t in enumerate(part):
-      x = t.audio[:n_samples]
-      audio[i, :len(x)] = x
-      grid[i] = labels_lib.multipitch_to_grid(
-          t.ref_times, t.ref_freqs, n_frames, hop_length=hcqt_cfg.hop_length,
-          sample_rate=hcqt_cfg.sample_rate, fmin=hcqt_cfg.fmin,
-          bins_per_octave=hcqt_cfg.bins_per_octave, n_bins=hcqt_cfg.n_bins)
-    out.append({'audio': audio, 'labels': grid,
-                'has_label': np.ones((len(part),), bool),
-                'drums': np.zeros_like(audio)})
-  return out
-
-
-def validation_losses(eval_loss: Callable, params: Any, tracks: list,
-                      n_samples: int, chunk: int, key: jax.Array,
-                      config: ml_collections.ConfigDict
-                      ) -> dict[str, float]:
-  """Item-weighted mean of the losses over chunks of the validation set
-  (the system's ``validation_batches``, else ``_excerpt_batches``)."""
-  sums: dict[str, float] = {}
-  make = systems.get_system(config).validation_batches
-  batches = (make(tracks, n_samples, chunk, config) if make is not None
-             else _excerpt_batches(tracks, n_samples, chunk, config.hcqt))
-  for batch in batches:
-    n = len(next(iter(batch.values())))  # items in this chunk
-    for k, v in _host_scalars(eval_loss(params, batch, key)).items():
-      sums[k] = sums.get(k, 0.0) + n * v
-  return {k: v / len(tracks) for k, v in sums.items()}
-
-
-def print_table(title: str, results: Mapping[str, Mapping[str, float]],
-                columns: tuple[tuple[str, str, float], ...] = (
-                    systems.System.summary)) -> str:
-  """A fixed-width table, logged and returned: one row per set, one column
-  per (score, header, scale) of ``columns`` (default P / R / Acc / F1 in
-  percent); '-' where a set has no such score."""
-  lines = [title, f'{"set":<28}' + ''.join(f'{h:>8}' for _, h, _ in columns)]
-  for name, r in results.items():
-    lines.append(f'{name:<28}' + ''.join(
-        f'{scale * r[k]:8.2f}' if k in r else f'{"-":>8}'
-        for k, _, scale in columns))
-  text = '\n'.join(lines)
-  if jax.process_index() == 0:
-    print(text, flush=True)
-  return text
-
-
 # ------------------------------------------------------------------- loop ---
 
 
@@ -278,10 +177,6 @@ class DispatchWindow:
 
   def __len__(self) -> int:
     return len(self._pending)
-
-
-def _host_scalars(metrics: Mapping[str, jax.Array]) -> dict[str, float]:
-  return {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 
 def _check_finite(step: int, scalars: Mapping[str, float],
@@ -489,7 +384,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       if bar is not None:
         bar.update(1)
       if step % config.train.log_every == 0 or step == config.train.num_steps:
-        scalars = _host_scalars(metrics)
+        scalars = host_scalars(metrics)
         _check_finite(step, scalars, last_good)
         dt = time.perf_counter() - t0
         scalars['perf/steps_per_sec'] = steps_timed / dt
@@ -510,7 +405,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
           or stopped_early or step == config.train.num_steps):
         # Every metric, norm/param included: a finite loss can still come
         # with parameters an overflowing update made non-finite.
-        _check_finite(step, _host_scalars(metrics), last_good)
+        _check_finite(step, host_scalars(metrics), last_good)
         ckpt.save_latest(step, state, config)
         last_good = step
       if preempted:

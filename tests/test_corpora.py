@@ -498,7 +498,7 @@ def test_corpus_sets_score_through_the_training_evaluation():
   # then evaluate_tracks (peaks, mir_eval). A salience equal to the label
   # grid must score (almost) perfectly against each corpus's own reference.
   import types  # pylint: disable=g-import-not-at-top
-  from mpe_jax import train  # pylint: disable=g-import-not-at-top
+  from mpe_jax import evaluation_loop  # pylint: disable=g-import-not-at-top
   config = corpus_config(su=fixture('su'), bach10=fixture('bach10'))
   bins_hz = 27.5 * 2 ** (np.arange(440) / 60)
   system = types.SimpleNamespace(
@@ -516,7 +516,7 @@ def test_corpus_sets_score_through_the_training_evaluation():
       grid = next(g for g in grids.values() if g.shape[1] == 1 + n // 256)
       return grid[None].astype(np.float32)
 
-    means, per_track = train.evaluate_tracks(oracle, None, tracks, system,
+    means, per_track = evaluation_loop.evaluate_tracks(oracle, None, tracks, system,
                                              None, 0.5)
     assert [t['name'] for t in per_track] == [t.name for t in tracks]
     # Su: references on the HCQT frames -> exact. Bach10: references at

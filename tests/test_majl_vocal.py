@@ -17,7 +17,7 @@ from flax import nnx
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from configs import majl_vocal as vocal_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 from data_pipelines import vocal  # pylint: disable=wrong-import-position
-from mpe_jax import schedules, systems, train, vocal_pseudo_label  # pylint: disable=wrong-import-position
+from mpe_jax import evaluation_loop, schedules, systems, train, vocal_pseudo_label  # pylint: disable=wrong-import-position
 from mpe_jax.features import stft as stft_lib  # pylint: disable=wrong-import-position
 from mpe_jax.models import build_model, param_groups  # pylint: disable=wrong-import-position
 from mpe_jax.objectives import majl_vocal  # pylint: disable=wrong-import-position
@@ -276,7 +276,7 @@ def test_validation_batches_and_their_item_weighted_losses():
   assert all(np.all(b[k] == 1) for b in batches
              for k in ('confi_mss', 'confi_pe'))  # ground truth (Eq. 5)
   # Each chunk's losses count once per item: (2 x 1 + 1 x 0) / 3.
-  means = train.validation_losses(
+  means = evaluation_loop.validation_losses(
       lambda params, b, key: {'stems': jnp.mean(b['has_stems'] * 1.0)},
       None, tracks, SEG, 2, None, config)
   assert means['stems'] == pytest.approx(2 / 3)
