@@ -3,9 +3,11 @@ r"""Accuracy of the shipped model against Basic-Pitch 0.4, same run.
   python bench/accuracy.py [--checkpoint=DIR] [--sets=gm_renders/test,...]
       [--tracks=24] [--basic_pitch=venv|none]
 
-For each evaluation set (default: 'gm_renders/test', renders of held-out
-pieces with a held-out soundfont and held-out General-MIDI programs, and
-'gm_renders/chorales', Bach chorales, never trained or validated on), every
+For each evaluation set (default: 'gm_renders/expressive_test', the
+realistic development set: expressive renders of held-out sources;
+'gm_renders/test', renders of held-out pieces with a held-out soundfont and
+held-out General-MIDI programs; and 'gm_renders/chorales', Bach chorales,
+never trained or validated on), every
 track is written to a 16-bit wav at 22,050 Hz and transcribed by
 
 * **ours**: the shipped model (``inference.load_predictor()``; or
@@ -173,7 +175,8 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--checkpoint', default=None,
                       help='default: the shipped model')
-  parser.add_argument('--sets', default='gm_renders/test,gm_renders/chorales')
+  parser.add_argument('--sets', default='gm_renders/expressive_test,'
+                      'gm_renders/test,gm_renders/chorales')
   parser.add_argument('--tracks', type=int, default=0,
                       help='tracks per set (0: all of the set)')
   parser.add_argument('--basic_pitch', choices=('venv', 'none'),

@@ -25,9 +25,18 @@ RATE = 22050
 BLOCK_S = fs.BLOCK / RATE
 
 
+SHIPPED = pretrained.available()
+
+
 @pytest.fixture(scope='module')
 def predictor():
   return inference.load_predictor()
+
+
+@pytest.fixture(scope='module', params=SHIPPED)
+def shipped(request):
+  """Every shipped model, by name (loaded once per module)."""
+  return inference.load_predictor(request.param)
 
 
 def _blocks(seconds: float) -> float:
@@ -58,17 +67,19 @@ def _f1(predictor, notes, seconds):
   return scores['f1']
 
 
-def test_the_default_model_is_shipped_and_complete():
-  assert pretrained.DEFAULT in pretrained.available()
-  directory = pretrained.model_dir()
-  for name in pretrained.FILES:
-    assert os.path.isfile(os.path.join(directory, name)), name
+@pytest.mark.parametrize('name', SHIPPED)
+def test_every_shipped_model_is_complete(name):
+  assert pretrained.DEFAULT in SHIPPED and 'gm_joint_v1' in SHIPPED
+  directory = pretrained.model_dir(name)
+  for file in pretrained.FILES:
+    assert os.path.isfile(os.path.join(directory, file)), file
   size = os.path.getsize(os.path.join(directory, 'params.npz'))
   assert size < 10e6  # a few MB
 
 
-def test_hash_matches_the_model_card():
-  directory = pretrained.model_dir()
+@pytest.mark.parametrize('name', SHIPPED)
+def test_hash_matches_the_model_card(name):
+  directory = pretrained.model_dir(name)
   digest = pretrained.sha256_of(os.path.join(directory, 'params.npz'))
   with open(os.path.join(directory, 'params.sha256')) as f:
     assert f.read().split()[0] == digest
@@ -86,17 +97,17 @@ def test_load_predictor_without_argument_is_the_shipped_model(predictor):
 
 
 @pytest.mark.usefixtures('fluidsynth')
-def test_finds_a_rendered_chord(predictor):
+def test_finds_a_rendered_chord(shipped):
   # gm_joint_v1: F1 0.59 (P 0.72, R 0.50). It finds C3 and E4 and adds C5;
   # C4 (C3's octave) and G4 (C3's third harmonic) are the pitches it
   # misses, the octave weakness its model card names.
-  assert _f1(predictor, CHORD, 2.0) > 0.5
+  assert _f1(shipped, CHORD, 2.0) > 0.5
 
 
 @pytest.mark.usefixtures('fluidsynth')
-def test_finds_a_rendered_melody(predictor):
+def test_finds_a_rendered_melody(shipped):
   # gm_joint_v1: F1 0.81 (P 0.70, R 0.98).
-  assert _f1(predictor, MELODY, 3.2) > 0.7
+  assert _f1(shipped, MELODY, 3.2) > 0.7
 
 
 @pytest.mark.usefixtures('fluidsynth')
