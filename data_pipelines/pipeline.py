@@ -140,69 +140,98 @@ def _grid_kwargs(config: ml_collections.ConfigDict) -> dict:
               n_bins=hcqt.n_bins)
 
 
+def _synthetic_notes(config, use_labels, grid):
+  return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
+                                    **grid)
+
+
+def _synthetic_mixtures(config, use_labels, grid):
+  return sources_lib.SyntheticMixtures(
+      config.seed, max_voices=config.data.max_voices, use_labels=use_labels,
+      **grid)
+
+
+def _synthetic_drums(config, use_labels, grid):
+  del use_labels, grid
+  return sources_lib.SyntheticDrums(config.seed,
+                                    sample_rate=config.hcqt.sample_rate)
+
+
+def _pseudo_labels(config, use_labels, grid):
+  return pseudo_labels.open_source(
+      config.data.get('pseudo_label_dir', ''), seed=config.seed,
+      use_labels=use_labels, **grid)
+
+
+def _gm_renders(split: str):
+  def open_renders(config, use_labels, grid):
+    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    return gm_renders.open_source(config.data.data_dir, seed=config.seed,
+                                  use_labels=use_labels, split=split, **grid)
+  return open_renders
+
+
+def _drum_kits(config, use_labels, grid):
+  del use_labels
+  from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
+  return drum_kits.open_source(config.data.data_dir, seed=config.seed, **grid)
+
+
+def _fluidsynth(config, use_labels, grid):
+  from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+  return fluidsynth_render.open_source(
+      config.data.data_dir, seed=config.seed, use_labels=use_labels,
+      midi_dir=config.data.dataset_dirs.fluidsynth, **grid)
+
+
+# The training sources made here, by name: (opener(config, use_labels,
+# grid kwargs) -> Source, whether it has labels). Every other name is
+# '<corpus>/<split>' of data_pipelines.catalog. Adding a source is adding
+# an entry.
+MADE_HERE_SOURCES: dict[str, tuple[Callable[..., sources_lib.Source],
+                                   bool]] = {
+    'synthetic/train': (_synthetic_notes, True),
+    'synthetic_mixtures/train': (_synthetic_mixtures, True),
+    'synthetic_drums/train': (_synthetic_drums, False),
+    pseudo_labels.SOURCE_NAME: (_pseudo_labels, True),
+    'gm_renders/train': (_gm_renders('train'), True),
+    'gm_renders/expressive_train': (_gm_renders('expressive_train'), True),
+    'drum_kits/train': (_drum_kits, False),
+    'fluidsynth/train': (_fluidsynth, True),
+}
+
+
 def open_source(config: ml_collections.ConfigDict, name: str, *,
                 use_labels: bool) -> sources_lib.Source:
-  """The training source ``name`` ('synthetic/train', 'fluidsynth/train',
-  'pseudo_labels/train' or '<corpus>/<split>') as the config locates it.
+  """The training source ``name`` (a key of ``MADE_HERE_SOURCES``, or
+  '<corpus>/<split>') as the config locates it.
 
   'pseudo_labels/train' reads ``config.data.pseudo_label_dir`` (a key older
   configs lack; read as '' then).
 
   Raises:
-    ValueError: unknown name, labels asked of an audio-only corpus, or an
+    ValueError: unknown name, labels asked of an audio-only source, or an
       incomplete pseudo-label folder.
     DatasetNotFoundError: a corpus with neither prepared shards nor a raw
       directory (one line naming both), or no pseudo-label folder.
   """
-  kwargs = _grid_kwargs(config)
-  if name == 'synthetic/train':
-    return sources_lib.SyntheticNotes(config.seed, use_labels=use_labels,
-                                      **kwargs)
-  if name == 'synthetic_mixtures/train':
-    return sources_lib.SyntheticMixtures(
-        config.seed, max_voices=config.data.max_voices, use_labels=use_labels,
-        **kwargs)
-  if name == 'synthetic_drums/train':
-    if use_labels:
-      raise ValueError("'synthetic_drums/train' has no labels; set its "
+  grid = _grid_kwargs(config)
+  if name in MADE_HERE_SOURCES:
+    opener, labelled = MADE_HERE_SOURCES[name]
+    if use_labels and not labelled:
+      raise ValueError(f'{name!r} has no labels (audio only); set its '
                        'use_labels entry to False.')
-    return sources_lib.SyntheticDrums(config.seed,
-                                      sample_rate=config.hcqt.sample_rate)
-  if name == pseudo_labels.SOURCE_NAME:
-    return pseudo_labels.open_source(
-        config.data.get('pseudo_label_dir', ''), seed=config.seed,
-        use_labels=use_labels, **kwargs)
-  if name in ('gm_renders/train', 'gm_renders/expressive_train'):
-    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
-    return gm_renders.open_source(config.data.data_dir, seed=config.seed,
-                                  use_labels=use_labels,
-                                  split=name.split('/')[1], **kwargs)
-  if name == 'drum_kits/train':
-    if use_labels:
-      raise ValueError("'drum_kits/train' has no labels; it is a drum "
-                       'source (config.data.drum_source).')
-    from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
-    return drum_kits.open_source(config.data.data_dir, seed=config.seed,
-                                 **kwargs)
-  if name == 'fluidsynth/train':
-    from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
-    return fluidsynth_render.open_source(
-        config.data.data_dir, seed=config.seed, use_labels=use_labels,
-        midi_dir=config.data.dataset_dirs.fluidsynth, **kwargs)
+    return opener(config, use_labels, grid)
   try:
     cls, _ = catalog.split_set_name(name)
   except ValueError as error:
+    known = ', '.join(repr(n) for n in MADE_HERE_SOURCES)
     raise ValueError(f'Unknown training source {name!r} ({error}); sources '
-                     "are 'synthetic/train', 'synthetic_mixtures/train', "
-                     "'synthetic_drums/train', 'fluidsynth/train', "
-                     "'gm_renders/train', 'gm_renders/expressive_train', "
-                     "'drum_kits/train', "
-                     "'pseudo_labels/train' and "
-                     "'<corpus>/<split>'.") from error
+                     f'are {known} and \'<corpus>/<split>\'.') from error
   return sources_lib.open_corpus_source(
       name, corpus_dir=config.data.dataset_dirs[cls.name],
       data_dir=config.data.data_dir, seed=config.seed, use_labels=use_labels,
-      **kwargs)
+      **grid)
 
 
 def _mixture_sources(config: ml_collections.ConfigDict, local_batch: int

@@ -239,3 +239,19 @@ def test_unknown_eval_set_and_registry(monkeypatch):
   assert pipeline.eval_tracks(make_config(), 'toy/test') == [track]
   with pytest.raises(ValueError):
     pipeline.register_eval_set('toy/test', lambda config: [])
+
+
+def test_made_here_sources_are_one_registry():
+  from configs import ssmpe  # pylint: disable=g-import-not-at-top
+  config = ssmpe.get_config('quick')
+  with pytest.raises(ValueError) as info:
+    pipeline.open_source(config, 'nope/train', use_labels=True)
+  message = str(info.value)
+  assert '\n' not in message
+  assert all(repr(n) in message for n in pipeline.MADE_HERE_SOURCES)
+  for name, (_, labelled) in pipeline.MADE_HERE_SOURCES.items():
+    if not labelled:
+      with pytest.raises(ValueError, match='has no labels'):
+        pipeline.open_source(config, name, use_labels=True)
+  source = pipeline.open_source(config, 'synthetic/train', use_labels=True)
+  assert source is not None
