@@ -50,9 +50,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import _variants
 from configs import ismir25
 
-VARIANTS = ('quick', 'flatten', 'none', 'naive', 'stage2')
 PSEUDO_SOURCE = 'pseudo_labels/train'
 
 
@@ -104,60 +104,62 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Stage II pseudo-labels (python -m mpe_jax.pseudo_label --output_dir).
     config.data.pseudo_label_dir = ''
 
-  for name in _variants(arg):
-    _apply_variant(config, name)
+  _variants.apply(config, arg, 'configs/majl_degeneration.py', VARIANTS,
+                  exclusive=(('none', 'naive'),))
   with config.unlocked():
     n = int(round(config.data.excerpt_seconds * config.hcqt.sample_rate))
     config.model.dwm.n_frames = 1 + n // config.hcqt.hop_length
   return config.lock()
 
 
-def _variants(arg: str | None) -> list[str]:
-  names = [a.strip() for a in arg.split(',')] if arg else []
-  unknown = [a for a in names if a not in VARIANTS]
-  if unknown:
-    raise ValueError(f'unknown configs/majl_degeneration.py variant(s) '
-                     f'{unknown}; choose from {list(VARIANTS)} '
-                     "(comma-combined, e.g. 'quick,none').")
-  if 'none' in names and 'naive' in names:
-    raise ValueError("configs/majl_degeneration.py: 'none' and 'naive' are "
-                     'two weighting methods; pick one.')
-  return sorted(names, key=VARIANTS.index)
+def _quick(config: ml_collections.ConfigDict) -> None:
+  config.data.mixture.sources = ('synthetic/train',
+                                 'synthetic_mixtures/train')
+  config.data.mixture.proportions = (2, 2)  # supervised + SS-only
+  config.data.mixture.use_labels = (True, False)
+  config.data.drum_source = 'synthetic_drums/train'
+  config.data.excerpt_seconds = 0.5
+  config.data.eval_track_seconds = 2.0
+  config.data.eval_num_tracks = 2
+  config.model.dwm.channels = (4, 4)
+  config.model.dwm.hidden = 16
+  config.train.batch_size = 4
+  config.train.num_steps = 24
+  config.train.log_every = 1  # every step: the omega curves
+  config.train.eval_every = 1000  # no validation: one final evaluation
+  config.train.checkpoint_every = 24
+  config.optim.warmup_steps = 5
+  # The weights must leave 1 within a few dozen steps to show anything.
+  config.optim.dwm_lr = 1e-2
+  config.eval.validation_sets = ()
+  config.eval.evaluation_sets = ('synthetic_notes/valid',
+                                 'synthetic_mixtures/test')
 
 
-def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
-  with config.unlocked():
-    if name == 'quick':
-      config.data.mixture.sources = ('synthetic/train',
-                                     'synthetic_mixtures/train')
-      config.data.mixture.proportions = (2, 2)  # supervised + SS-only
-      config.data.mixture.use_labels = (True, False)
-      config.data.drum_source = 'synthetic_drums/train'
-      config.data.excerpt_seconds = 0.5
-      config.data.eval_track_seconds = 2.0
-      config.data.eval_num_tracks = 2
-      config.model.dwm.channels = (4, 4)
-      config.model.dwm.hidden = 16
-      config.train.batch_size = 4
-      config.train.num_steps = 24
-      config.train.log_every = 1  # every step: the omega curves
-      config.train.eval_every = 1000  # no validation: one final evaluation
-      config.train.checkpoint_every = 24
-      config.optim.warmup_steps = 5
-      # The weights must leave 1 within a few dozen steps to show anything.
-      config.optim.dwm_lr = 1e-2
-      config.eval.validation_sets = ()
-      config.eval.evaluation_sets = ('synthetic_notes/valid',
-                                     'synthetic_mixtures/test')
-    elif name == 'flatten':
-      config.model.dwm.pooling = 'flatten'
-      config.model.dwm.channels = (4, 2)  # keeps the flattened layer small
-      config.model.dwm.hidden = 16
-    elif name in ('none', 'naive'):
-      config.dwhs.method = name
-      config.model.dwm.enabled = False  # no DWM is built
-    elif name == 'stage2':
-      mix = config.data.mixture
-      mix.sources = tuple(s if use else PSEUDO_SOURCE
-                          for s, use in zip(mix.sources, mix.use_labels))
-      mix.use_labels = tuple(True for _ in mix.use_labels)
+def _flatten(config: ml_collections.ConfigDict) -> None:
+  config.model.dwm.pooling = 'flatten'
+  config.model.dwm.channels = (4, 2)  # keeps the flattened layer small
+  config.model.dwm.hidden = 16
+
+
+def _weighting(method: str) -> _variants.Variant:
+  def weighting(config: ml_collections.ConfigDict) -> None:
+    config.dwhs.method = method
+    config.model.dwm.enabled = False  # no DWM is built
+  return weighting
+
+
+def _stage2(config: ml_collections.ConfigDict) -> None:
+  mix = config.data.mixture
+  mix.sources = tuple(s if use else PSEUDO_SOURCE
+                      for s, use in zip(mix.sources, mix.use_labels))
+  mix.use_labels = tuple(True for _ in mix.use_labels)
+
+
+VARIANTS: dict[str, _variants.Variant] = {
+    'quick': _quick,
+    'flatten': _flatten,
+    'none': _weighting('none'),
+    'naive': _weighting('naive'),
+    'stage2': _stage2,
+}

@@ -50,9 +50,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import _variants
 from configs import timbre_trap
 
-VARIANTS = ('quick', 'none', 'naive', 'stage2')
 PSEUDO_SOURCE = 'pseudo_labels/train'
 
 
@@ -121,49 +121,48 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # the separation scores (sdr, sdr_mixture, mix_f1 ...).
     config.eval.drum_volume = 0.5
 
-  for name in _variants(arg):
-    _apply_variant(config, name)
+  _variants.apply(config, arg, 'configs/majl_separation.py', VARIANTS,
+                  exclusive=(('none', 'naive'),))
   return config.lock()
 
 
-def _variants(arg: str | None) -> list[str]:
-  names = [a.strip() for a in arg.split(',')] if arg else []
-  unknown = [a for a in names if a not in VARIANTS]
-  if unknown:
-    raise ValueError(f'unknown configs/majl_separation.py variant(s) '
-                     f'{unknown}; choose from {list(VARIANTS)} '
-                     "(comma-combined, e.g. 'quick,naive').")
-  if 'none' in names and 'naive' in names:
-    raise ValueError("configs/majl_separation.py: 'none' and 'naive' are "
-                     'two weighting methods; pick one.')
-  return sorted(names, key=VARIANTS.index)
+def _quick(config: ml_collections.ConfigDict) -> None:
+  config.cqt.block_seconds = 0.5  # 128 frames per slice
+  config.data.excerpt_seconds = 0.5
+  config.data.eval_track_seconds = 2.0
+  config.data.eval_num_tracks = 2
+  config.model.dwm.channels = (4, 4)
+  config.model.dwm.hidden = 16
+  config.model.dwm.n_frames = 128
+  config.train.batch_size = 2
+  config.train.num_steps = 30
+  config.train.log_every = 1  # every step: the omega curves
+  config.train.eval_every = 1000  # no validation: one final evaluation
+  config.train.checkpoint_every = 30
+  config.optim.warmup_steps = 5
+  # The weights must leave 1 within a few dozen steps to show anything.
+  config.optim.dwm_lr = 1e-2
+  config.optim.plateau.enabled = False
+  config.eval.validation_sets = ()
 
 
-def _apply_variant(config: ml_collections.ConfigDict, name: str) -> None:
-  with config.unlocked():
-    if name == 'quick':
-      config.cqt.block_seconds = 0.5  # 128 frames per slice
-      config.data.excerpt_seconds = 0.5
-      config.data.eval_track_seconds = 2.0
-      config.data.eval_num_tracks = 2
-      config.model.dwm.channels = (4, 4)
-      config.model.dwm.hidden = 16
-      config.model.dwm.n_frames = 128
-      config.train.batch_size = 2
-      config.train.num_steps = 30
-      config.train.log_every = 1  # every step: the omega curves
-      config.train.eval_every = 1000  # no validation: one final evaluation
-      config.train.checkpoint_every = 30
-      config.optim.warmup_steps = 5
-      # The weights must leave 1 within a few dozen steps to show anything.
-      config.optim.dwm_lr = 1e-2
-      config.optim.plateau.enabled = False
-      config.eval.validation_sets = ()
-    elif name in ('none', 'naive'):
-      config.dwhs.method = name
-      config.model.dwm.enabled = False  # no DWM is built
-    elif name == 'stage2':
-      # Labelled notes and pseudo-labelled items, half of the batch each.
-      config.data.mixture.sources += (PSEUDO_SOURCE,)
-      config.data.mixture.proportions = (1, 1)
-      config.data.mixture.use_labels += (True,)
+def _weighting(method: str) -> _variants.Variant:
+  def weighting(config: ml_collections.ConfigDict) -> None:
+    config.dwhs.method = method
+    config.model.dwm.enabled = False  # no DWM is built
+  return weighting
+
+
+def _stage2(config: ml_collections.ConfigDict) -> None:
+  # Labelled notes and pseudo-labelled items, half of the batch each.
+  config.data.mixture.sources += (PSEUDO_SOURCE,)
+  config.data.mixture.proportions = (1, 1)
+  config.data.mixture.use_labels += (True,)
+
+
+VARIANTS: dict[str, _variants.Variant] = {
+    'quick': _quick,
+    'none': _weighting('none'),
+    'naive': _weighting('naive'),
+    'stage2': _stage2,
+}
