@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import ml_collections
 
-from data_pipelines import bach10
 from data_pipelines import corpus
-from data_pipelines import egmd
-from data_pipelines import fma
-from data_pipelines import guitarset
-from data_pipelines import maestro
-from data_pipelines import medleydb
-from data_pipelines import mir1k
-from data_pipelines import mir_st500
-from data_pipelines import musdb18
-from data_pipelines import musicnet
-from data_pipelines import nsynth
-from data_pipelines import su
-from data_pipelines import trios
-from data_pipelines import urmp
+from data_pipelines.corpora import bach10
+from data_pipelines.corpora import egmd
+from data_pipelines.corpora import fma
+from data_pipelines.corpora import guitarset
+from data_pipelines.corpora import maestro
+from data_pipelines.corpora import medleydb
+from data_pipelines.corpora import mir1k
+from data_pipelines.corpora import mir_st500
+from data_pipelines.corpora import musdb18
+from data_pipelines.corpora import musicnet
+from data_pipelines.corpora import nsynth
+from data_pipelines.corpora import su
+from data_pipelines.corpora import trios
+from data_pipelines.corpora import urmp
 
 CORPORA: dict[str, type[corpus.Corpus]] = {
     cls.name: cls for cls in (

@@ -14,20 +14,20 @@ import numpy as np
 import pytest
 
 from data_pipelines import audio as audio_lib
-from data_pipelines import bach10
 from data_pipelines import catalog
 from data_pipelines import corpus
-from data_pipelines import egmd
-from data_pipelines import fma
-from data_pipelines import guitarset
-from data_pipelines import maestro
 from data_pipelines import midi
-from data_pipelines import musicnet
-from data_pipelines import nsynth
 from data_pipelines import pipeline
-from data_pipelines import su
-from data_pipelines import trios
-from data_pipelines import urmp
+from data_pipelines.corpora import bach10
+from data_pipelines.corpora import egmd
+from data_pipelines.corpora import fma
+from data_pipelines.corpora import guitarset
+from data_pipelines.corpora import maestro
+from data_pipelines.corpora import musicnet
+from data_pipelines.corpora import nsynth
+from data_pipelines.corpora import su
+from data_pipelines.corpora import trios
+from data_pipelines.corpora import urmp
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 

@@ -17,12 +17,12 @@ import soundfile as sf
 
 from data_pipelines import catalog
 from data_pipelines import corpus
-from data_pipelines import medleydb
-from data_pipelines import mir1k
-from data_pipelines import mir_st500
-from data_pipelines import musdb18
 from data_pipelines import pipeline
 from data_pipelines import vocal
+from data_pipelines.corpora import medleydb
+from data_pipelines.corpora import mir1k
+from data_pipelines.corpora import mir_st500
+from data_pipelines.corpora import musdb18
 
 SR = 16000
 GRID = dict(sample_rate=SR, hop_length=320, fmin=32.70319566257483,

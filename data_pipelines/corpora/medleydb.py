@@ -57,7 +57,7 @@ import numpy as np
 
 from data_pipelines import audio as audio_lib
 from data_pipelines import corpus
-from data_pipelines import mir1k
+from data_pipelines.corpora import mir1k
 
 GRID_HOP_S = 256 / 44100  # pitch annotation frame step
 SPLIT_SEED = 0
