@@ -60,7 +60,7 @@ setup(
         'train': TRAIN_REQUIRES,
         # The tests (they train), the notebook's test (IPython.display,
         # nbformat) and the music21 corpus of the shipped model's recipe
-        # (data_pipelines.pieces).
+        # (data_pipelines.generated.pieces).
         'test': TRAIN_REQUIRES + ['pytest', 'pytest-xdist', 'hypothesis',
                                   'nbformat', 'ipython', 'music21==10.5.1'],
         # The notebook outside Colab/Jupyter (it trains).

@@ -56,7 +56,7 @@ import soundfile  # pylint: disable=g-import-not-at-top
 
 import basic_pitch_env  # pylint: disable=g-import-not-at-top (bench/)
 
-from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+from data_pipelines.generated import gm_renders  # pylint: disable=g-import-not-at-top
 from mpe_jax import inference  # pylint: disable=g-import-not-at-top
 from mpe_jax import transcribe  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import multipitch  # pylint: disable=g-import-not-at-top

@@ -50,7 +50,7 @@ import basic_pitch_env  # pylint: disable=g-import-not-at-top (bench/)
 def make_inputs(data_dir: str, files: int, seconds: float) -> tuple[list, str]:
   """(the folder's wav paths, the 5-s wav path), rendered on first use."""
   import soundfile  # pylint: disable=g-import-not-at-top
-  from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import gm_renders  # pylint: disable=g-import-not-at-top
   folder = os.path.join(data_dir, f'{files}x{seconds:g}s')
   single = os.path.join(data_dir, 'single_5s.wav')
   paths = [os.path.join(folder, f'recording_{i:02d}.wav')

@@ -36,7 +36,7 @@ RATE = 44100
 def write_music(path: str, minutes: float) -> None:
   """Repeats a 30-s synthetic mixture (stereo, 44.1 kHz, 16 bit)."""
   sys.path.insert(0, ROOT)
-  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import synthetic  # pylint: disable=g-import-not-at-top
   import librosa  # pylint: disable=g-import-not-at-top
 
   track = synthetic.SyntheticSource(0, 'test').mixture(0, seconds=30.0,

@@ -7,7 +7,7 @@ targets, on data this project makes itself:
 
 * labelled: 'gm_renders/train', 960 performed General-MIDI renders with four
   soundfonts, ~80 programs, polyphony 1-6, rooms, EQ, noise and mixed
-  unrelated renders (``data_pipelines/gm_renders.py``; no Bach chorale or
+  unrelated renders (``data_pipelines/generated/gm_renders.py``; no Bach chorale or
   any other chorale harmonisation is ever read);
 * percussion invariance: the synthetic drum grooves.
 

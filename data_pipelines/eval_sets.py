@@ -15,9 +15,9 @@ from collections.abc import Callable
 import ml_collections
 
 from data_pipelines import catalog
-from data_pipelines import synthetic
 from data_pipelines import tracks
 from data_pipelines import vocal as vocal_lib
+from data_pipelines.generated import synthetic
 
 EVAL_SEED = 0  # the synthetic sets' seed (never config.seed)
 
@@ -57,7 +57,7 @@ def _corpus_set(corpus_name: str, split: str) -> EvalLoader:
 
 def _fluidsynth_set(split: str) -> EvalLoader:
   def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
-    from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import fluidsynth_render  # pylint: disable=g-import-not-at-top
     n = config.data.eval_num_tracks
     reader = fluidsynth_render.FluidSynthCorpus(
         config.data.dataset_dirs.fluidsynth, seed=EVAL_SEED,
@@ -71,7 +71,7 @@ def _fluidsynth_set(split: str) -> EvalLoader:
 
 def _gm_renders_set(split: str) -> EvalLoader:
   def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
-    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import gm_renders  # pylint: disable=g-import-not-at-top
     reader = gm_renders.GMRenders()  # fixed sets: corpus seed 0, defaults
     return reader.eval_tracks(split, sample_rate=config.hcqt.sample_rate,
                               hop_length=config.hcqt.hop_length)
@@ -88,7 +88,7 @@ EVAL_SETS: dict[str, EvalLoader] = {
     # FluidSynth source; needs the fluidsynth program and soundfont.
     'fluidsynth/valid': _fluidsynth_set('valid'),
     'fluidsynth/test': _fluidsynth_set('test'),
-    # Performed General-MIDI renders (data_pipelines/gm_renders.py), always
+    # Performed General-MIDI renders (data_pipelines/generated/gm_renders.py), always
     # the same tracks: 'valid' (training soundfonts and programs, other
     # pieces) selects the shipped model; 'test' (held-out soundfont,
     # programs and pieces) and 'chorales' (Bach chorales, evaluation only)

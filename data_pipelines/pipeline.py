@@ -26,7 +26,7 @@ exactly as the uninterrupted run, and hosts receive disjoint items.
 
 ``config.data.train_source`` picks the stream:
 
-* ``'synthetic'``: NSynth-like notes from ``data_pipelines.synthetic`` (the
+* ``'synthetic'``: NSynth-like notes from ``data_pipelines.generated.synthetic`` (the
   embedded default; nothing to download). Item ``i`` of the run is
   ``SyntheticSource(config.seed, 'train').note_excerpt(i, N)``; the batch of
   step ``s`` on process ``p`` holds the global items ``s * B + p * b + j``
@@ -165,7 +165,7 @@ def _pseudo_labels(config, use_labels, grid):
 
 def _gm_renders(split: str):
   def open_renders(config, use_labels, grid):
-    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import gm_renders  # pylint: disable=g-import-not-at-top
     return gm_renders.open_source(config.data.data_dir, seed=config.seed,
                                   use_labels=use_labels, split=split, **grid)
   return open_renders
@@ -173,12 +173,12 @@ def _gm_renders(split: str):
 
 def _drum_kits(config, use_labels, grid):
   del use_labels
-  from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import drum_kits  # pylint: disable=g-import-not-at-top
   return drum_kits.open_source(config.data.data_dir, seed=config.seed, **grid)
 
 
 def _fluidsynth(config, use_labels, grid):
-  from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render  # pylint: disable=g-import-not-at-top
   return fluidsynth_render.open_source(
       config.data.data_dir, seed=config.seed, use_labels=use_labels,
       midi_dir=config.data.dataset_dirs.fluidsynth, **grid)

@@ -10,7 +10,7 @@ given with ``--splits``). Training then streams excerpts from the shards
 instead: the ``.mid`` files under ``--manual_dir``, or, without it,
 ``--num_tracks`` random progressions of ``--seconds`` each per split.
 ``--dataset=gm_renders`` makes the performed, augmented General-MIDI renders
-of ``data_pipelines/gm_renders.py`` (``--num_tracks`` sets the size of the
+of ``data_pipelines/generated/gm_renders.py`` (``--num_tracks`` sets the size of the
 train and expressive_train splits, default 960 and 1200 tracks of 20 s;
 ``--splits=train`` or ``--splits=expressive_train`` is what training reads).
 
@@ -99,17 +99,17 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
     DatasetNotFoundError: the directory does not exist (one line).
   """
   if dataset == 'drum_kits':
-    from data_pipelines import drum_kits  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import drum_kits  # pylint: disable=g-import-not-at-top
     return drum_kits.DrumKits(
         seed=seed, n_tracks={'train': num_tracks} if num_tracks else None)
   if dataset == 'gm_renders':
-    from data_pipelines import gm_renders  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import gm_renders  # pylint: disable=g-import-not-at-top
     return gm_renders.GMRenders(
         seed=seed, n_tracks={'train': num_tracks,
                              'expressive_train': num_tracks}
         if num_tracks else None)
   if dataset == 'fluidsynth':
-    from data_pipelines import fluidsynth_render  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import fluidsynth_render  # pylint: disable=g-import-not-at-top
     num_tracks = num_tracks or 1000
     small = max(1, num_tracks // 20)
     return fluidsynth_render.FluidSynthCorpus(

@@ -45,7 +45,7 @@ from data_pipelines import audio as audio_lib
 from data_pipelines import corpus as corpus_lib
 from data_pipelines import labels as labels_lib
 from data_pipelines import prepared
-from data_pipelines import synthetic
+from data_pipelines.generated import synthetic
 
 _EPOCH_ORDER, _EXCERPT = 11, 12  # seed sub-domains
 
@@ -154,7 +154,7 @@ class SyntheticDrums(Source):
     self._seed, self._sample_rate = seed, sample_rate
 
   def item(self, index, n_samples):
-    from data_pipelines import synthetic_drums  # pylint: disable=g-import-not-at-top
+    from data_pipelines.generated import synthetic_drums  # pylint: disable=g-import-not-at-top
     return synthetic_drums.synth_drums(self._seed, int(index), n_samples,
                                        sample_rate=self._sample_rate), None
 

@@ -206,7 +206,7 @@ def synth_song(seed: int, kind: str, split: str, index: int, *,
   vocal-to-accompaniment ratio of -6..3 dB (RMS). The f0 label of a frame
   is the voice's f0 where its envelope is >= 0.1 of its peak. Cached: the
   same arguments return the same (read-only) record."""
-  from data_pipelines import synthetic, synthetic_drums  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import synthetic, synthetic_drums  # pylint: disable=g-import-not-at-top
   kinds = tuple(SYNTHETIC)
   rng = np.random.default_rng(np.random.SeedSequence(
       [int(seed), _SYNTH, kinds.index(kind), SYNTHETIC_SPLITS.index(split),

@@ -211,7 +211,7 @@ def _eval_drums(track_name: str, num_samples: int,
                 sample_rate: int) -> np.ndarray:
   """The drums mixed into a MAJL separation evaluation track (data code,
   loaded when a MAJL run evaluates)."""
-  from data_pipelines import synthetic_drums  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import synthetic_drums  # pylint: disable=g-import-not-at-top
   return synthetic_drums.eval_drums(track_name, num_samples, sample_rate)
 
 

@@ -83,7 +83,7 @@ def tiny_predictor(tiny_trained_run):
 def fluidsynth():
   """Skips the requesting test, with the apt command as the reason, when
   FluidSynth or its default General-MIDI soundfont is not installed."""
-  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
   try:
     fs.find_fluidsynth()
     fs.check_soundfont(fs.SOUNDFONT)

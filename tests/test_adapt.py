@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_pipelines import synthetic
+from data_pipelines.generated import synthetic
 from mpe_jax import adapt
 from mpe_jax import pretrained
 from mpe_jax import transcribe

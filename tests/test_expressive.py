@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from data_pipelines import corpus
-from data_pipelines import drum_kits
-from data_pipelines import expression
-from data_pipelines import fluidsynth_render as fs
-from data_pipelines import gm_renders
 from data_pipelines import labels
-from data_pipelines import pieces
-from data_pipelines import recording_chain
-from data_pipelines import stk_render
+from data_pipelines.generated import drum_kits
+from data_pipelines.generated import expression
+from data_pipelines.generated import fluidsynth_render as fs
+from data_pipelines.generated import gm_renders
+from data_pipelines.generated import pieces
+from data_pipelines.generated import recording_chain
+from data_pipelines.generated import stk_render
 
 RATE = 22050
 BLOCK_S = fs.BLOCK / RATE

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from data_pipelines import corpus
-from data_pipelines import fluidsynth_render as fs
 from data_pipelines import pipeline
 from data_pipelines import prepare
 from data_pipelines import prepared
+from data_pipelines.generated import fluidsynth_render as fs
 from test_pipeline import make_config
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from data_pipelines import corpus
-from data_pipelines import fluidsynth_render as fs
-from data_pipelines import gm_renders
-from data_pipelines import pieces
 from data_pipelines import pipeline
 from data_pipelines import prepare
+from data_pipelines.generated import fluidsynth_render as fs
+from data_pipelines.generated import gm_renders
+from data_pipelines.generated import pieces
 
 RATE = 22050
 BLOCK_S = fs.BLOCK / RATE

@@ -13,7 +13,7 @@ import pytest
 from flax import nnx
 
 from configs import majl_degeneration, majl_separation
-from data_pipelines import synthetic_drums
+from data_pipelines.generated import synthetic_drums
 from mpe_jax import systems, train
 from mpe_jax.analysis import curves
 from mpe_jax.augment import mixing

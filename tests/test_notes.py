@@ -159,7 +159,7 @@ def test_midi_pitch_bends_follow_the_curve_and_reset(tmp_path):
 
 
 def _transcribe_rendered(notes, seconds):
-  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
   from mpe_jax import inference, transcribe  # pylint: disable=g-import-not-at-top
   audio = fs.render_notes(notes, int(seconds * RATE))
   predictor = inference.load_predictor()
@@ -178,13 +178,13 @@ def _onset_f1(ref, est):
 
 
 def _block(seconds):
-  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
   step = fs.BLOCK / RATE
   return round(seconds / step) * step
 
 
 def _line(pitches, program, step=0.3, gap=0.0):
-  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
   return [fs.Note(p, _block(0.1 + step * k), _block(0.1 + step * (k + 1) - gap),
                   program, 100) for k, p in enumerate(pitches)]
 
@@ -209,7 +209,7 @@ def test_rendered_legato_line_is_one_note_per_pitch():
 
 @pytest.mark.usefixtures('fluidsynth')
 def test_rendered_chord_starts_together():
-  from data_pipelines import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
+  from data_pipelines.generated import fluidsynth_render as fs  # pylint: disable=g-import-not-at-top
   ref = [fs.Note(p, _block(0.1), _block(1.5), 0, 90) for p in (60, 64, 67)]
   est = _transcribe_rendered(ref, 1.8)
   # gm_joint_v1: the three notes and C5 (C4's octave).

@@ -10,8 +10,8 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import labels
 from data_pipelines import pipeline
-from data_pipelines import synthetic
 from data_pipelines import tracks as tracks_lib
+from data_pipelines.generated import synthetic
 
 N = 11025  # 0.5 s at 22,050 Hz
 T = 1 + N // 256

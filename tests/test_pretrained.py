@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data_pipelines import fluidsynth_render as fs
+from data_pipelines.generated import fluidsynth_render as fs
 from mpe_jax import inference
 from mpe_jax import pretrained
 from mpe_jax import transcribe

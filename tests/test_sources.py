@@ -214,7 +214,7 @@ def test_bad_mixtures_are_one_line_errors(toy_dir):
 def test_synthetic_mixtures_source_matches_the_evaluation_renderer():
   """Item i is synthetic mixture i at the excerpt length, labels on its bins."""
   from data_pipelines import labels
-  from data_pipelines import synthetic
+  from data_pipelines.generated import synthetic
   n = 11025  # 0.5 s
   src = sources.SyntheticMixtures(3, max_voices=4, use_labels=True, **GRID)
   audio, grid = src.item(5, n)

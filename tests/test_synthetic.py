@@ -1,10 +1,10 @@
-"""Tests for data_pipelines.synthetic: notes, mixtures, labels, determinism."""
+"""Tests for data_pipelines.generated.synthetic: notes, mixtures, labels, determinism."""
 
 import numpy as np
 import pytest
 import scipy.signal
 
-from data_pipelines import synthetic
+from data_pipelines.generated import synthetic
 
 SR = 22050
 HOP = 256

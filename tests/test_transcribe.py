@@ -13,7 +13,7 @@ from flax import nnx
 from hypothesis import strategies as st
 
 from configs import ssmpe
-from data_pipelines import synthetic
+from data_pipelines.generated import synthetic
 from mpe_jax import inference, outputs, transcribe
 from mpe_jax.evaluation import multipitch
 from mpe_jax.models import build_model

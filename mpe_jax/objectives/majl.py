@@ -286,7 +286,7 @@ def make_separation_metrics(graphdef: nnx.GraphDef, cqt: cqt_lib.CQT,
   """``(params, track) -> scores`` on the track mixed with drums.
 
   ``drums(track name, samples, sample rate)`` is the drum excerpt mixed into
-  a track (``data_pipelines.synthetic_drums.eval_drums``: a pure function of
+  a track (``data_pipelines.generated.synthetic_drums.eval_drums``: a pure function of
   the name). The clean track plus ``config.eval.drum_volume`` times it, in
   dB: ``sdr`` of the separated source against the clean track,
   ``sdr_mixture`` (the unprocessed mixture against the clean track) and

@@ -27,9 +27,9 @@ import tempfile
 import numpy as np
 
 from data_pipelines import corpus
-from data_pipelines import fluidsynth_render as fs
 from data_pipelines import prepared
 from data_pipelines import sources
+from data_pipelines.generated import fluidsynth_render as fs
 
 INSTALL = 'apt-get install -y avldrums.lv2-soundfont fluidsynth'
 KITS = {

@@ -42,7 +42,7 @@ import numpy as np
 import soundfile as sf
 
 from data_pipelines import corpus
-from data_pipelines import fluidsynth_render as fs
+from data_pipelines.generated import fluidsynth_render as fs
 
 INSTALL = 'apt-get install -y stk'
 # STK seeds its noise generators (breath, bow, pluck excitation) from the

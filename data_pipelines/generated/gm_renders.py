@@ -79,14 +79,14 @@ from scipy import signal
 
 from data_pipelines import audio as audio_lib
 from data_pipelines import corpus
-from data_pipelines import drum_kits
-from data_pipelines import expression
-from data_pipelines import fluidsynth_render as fs
-from data_pipelines import pieces
 from data_pipelines import prepared
-from data_pipelines import recording_chain
 from data_pipelines import sources
-from data_pipelines import stk_render
+from data_pipelines.generated import drum_kits
+from data_pipelines.generated import expression
+from data_pipelines.generated import fluidsynth_render as fs
+from data_pipelines.generated import pieces
+from data_pipelines.generated import recording_chain
+from data_pipelines.generated import stk_render
 
 NAME = 'gm_renders'
 EXPRESSIVE_SPLITS = ('expressive_train', 'expressive_valid', 'expressive_test')
