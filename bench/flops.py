@@ -19,6 +19,7 @@ Run:
   python bench/flops.py                  # analytic, every configuration
   python bench/flops.py --xla            # + XLA counts (compiles; minutes)
   python bench/flops.py --batch=32 --seconds=4
+  python bench/flops.py --per_audio_second=configs/pretrained.py,configs/pretrained_v2.py:lean
 
 The numbers feed docs/scaling.md (step-time estimates per accelerator).
 """
@@ -40,9 +41,10 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import ml_collections  # pylint: disable=g-import-not-at-top
 
 from configs import ssmpe  # pylint: disable=g-import-not-at-top
-from mpe_jax import systems, train  # pylint: disable=g-import-not-at-top
+from mpe_jax import cli, systems, train  # pylint: disable=g-import-not-at-top
 from mpe_jax.features import hcqt as hcqt_lib  # pylint: disable=g-import-not-at-top
 from mpe_jax.models import build_model, count_params, frequency_sizes  # pylint: disable=g-import-not-at-top
+from mpe_jax.models.autoencoder import residual_dilations  # pylint: disable=g-import-not-at-top
 from mpe_jax.objectives import salience  # pylint: disable=g-import-not-at-top
 
 GIGA = 1e9
@@ -66,15 +68,17 @@ def model_layers(model: ml_collections.ConfigDict, n_frames: int
   out = [Layer('enc.conv_in 3x3',
                2 * t * k[0] * model.in_channels * ch[0] * 9)]
 
-  def residual(prefix, c, bins):
+  dilations = residual_dilations(model)
+
+  def residual(prefix, c, bins, level):
     res = []
-    for d in (1, 2, 3):
+    for d in dilations[level]:
       res.append(Layer(f'{prefix}.res{d}.conv3x3', 2 * t * bins * c * c * 9))
       res.append(Layer(f'{prefix}.res{d}.conv1x1', 2 * t * bins * c * c))
     return res
 
   for i in range(len(ch) - 1):
-    out += residual(f'enc.block{i}', ch[i], k[i])
+    out += residual(f'enc.block{i}', ch[i], k[i], i)
     out.append(Layer(f'enc.block{i}.down(1x4,s2)',
                      2 * t * k[i + 1] * ch[i] * ch[i + 1] * 4))
   out.append(Layer('enc.latent', 2 * t * ch[-1] * model.latent_size * k[-1]))
@@ -85,7 +89,8 @@ def model_layers(model: ml_collections.ConfigDict, n_frames: int
   for i in range(len(rch) - 1):
     out.append(Layer(f'dec.block{i}.up(transposed 4,s2)',
                      2 * t * rk[i] * rch[i] * rch[i + 1] * 4))
-    out += residual(f'dec.block{i}', rch[i + 1], rk[i + 1])
+    out += residual(f'dec.block{i}', rch[i + 1], rk[i + 1],
+                    len(rch) - 2 - i)
   out.append(Layer('dec.conv_out 3x3',
                    2 * t * k[0] * ch[0] * model.out_channels * 9))
   return out
@@ -208,7 +213,20 @@ def main(argv=None) -> None:
                       help='print the per-layer forward FLOPs of ssmpe')
   parser.add_argument('--only', default='',
                       help='only the configuration of this name (e.g. ssmpe)')
+  parser.add_argument('--per_audio_second', default='',
+                      help='comma-separated FILE[:VARIANT] configs: print '
+                      'the inference GFLOP per second of audio (HCQT + one '
+                      'model forward) of each, and nothing else')
   args = parser.parse_args(argv)
+  if args.per_audio_second:
+    for spec in args.per_audio_second.split(','):
+      config = cli.load_config_file(spec)
+      n_frames = 1 + config.hcqt.sample_rate // config.hcqt.hop_length
+      hcqt = hcqt_flops(config.hcqt, n_frames)
+      model = sum(l.flops for l in model_layers(config.model, n_frames))
+      print(f'{spec}: {(hcqt + model) / GIGA:.3f} GFLOP per audio-second '
+            f'(HCQT {hcqt / GIGA:.3f}, model {model / GIGA:.3f})')
+    return
 
   for name, config in configurations().items():
     if args.only and name != args.only:
