@@ -1,4 +1,5 @@
-"""Candidate recipes for the second shipped model (``gm_joint_v2``).
+"""The recipes of the second shipped model, ``gm_joint_v2`` (``:lean``), and
+of the candidates it was chosen from.
 
 The v1 recipe (``configs/pretrained.py``: the ISMIR 2025 'total' row, the
 compact autoencoder, batch 8 of 1-s excerpts) on data closer to real
@@ -11,7 +12,10 @@ the in-tune 'gm_renders/train'. Models and thresholds are selected on
 are evaluation only (no Bach chorale is read by any training or validation
 set).
 
-Variants (one CPU budget each, compared in docs/pretrained.md):
+Variants (compared in docs/pretrained.md; the shipped model's lineage is
+finetune -> fast -> lean, each from the previous one's exported best
+checkpoint, ``--config.train.init_checkpoint``; its model card has the
+commands):
   compact   the v1 architecture trained from scratch on the new mixture;
   finetune  gm_joint_v1's weights trained further on the new mixture
             (LR 3e-4, short warmup);
@@ -23,7 +27,8 @@ Variants (one CPU budget each, compared in docs/pretrained.md):
             hears recorded drum kits ('drum_kits/train') in the percussion
             term;
   lean      'fast' without the residual block of level 1 (219 bins, the
-            costliest one left): one block at levels 2 and 3 only;
+            costliest one left): one block at levels 2 and 3 only (the
+            shipped gm_joint_v2);
   bare      'fast' without any residual block: strided convolutions, the
             latent and the U-Net skips only;
   quick     40 steps of 'compact' (a smoke test of the recipe).

@@ -31,7 +31,7 @@ import numpy as np
 from mpe_jax import checkpointing
 from mpe_jax.models.skeleton import config_from_dict, model_skeleton
 
-DEFAULT = 'gm_joint_v1'
+DEFAULT = 'gm_joint_v2'
 ROOT = os.path.dirname(os.path.abspath(__file__))
 FILES = ('params.npz', 'config.json', 'params.sha256', 'MODEL_CARD.md')
 
