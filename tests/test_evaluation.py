@@ -42,7 +42,8 @@ def test_mean_scores():
 
 def test_ground_truth_salience_of_a_synthetic_mixture_scores_perfectly():
   """The whole evaluation path (grid -> peaks -> Hz -> mir_eval) is lossless."""
-  from data_pipelines import labels, synthetic
+  from data_pipelines import labels
+  from data_pipelines.generated import synthetic
   from mpe_jax.features.hcqt import HCQTConfig
 
   cfg = HCQTConfig()

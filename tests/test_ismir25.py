@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from configs import ismir25
-from data_pipelines import pipeline, synthetic_drums
+from data_pipelines import pipeline
+from data_pipelines.generated import synthetic_drums
 from mpe_jax import systems, train
 import tiny_config
 
