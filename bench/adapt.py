@@ -9,7 +9,7 @@ settings are chosen, then the held-out 'gm_renders/expressive_test' and
 F1 (``mir_eval``, its own decoding), then the F1 of a copy adapted to that
 track alone (``mpe_jax.adapt.adapt``, default settings and the given time
 budget), the adaptation's wall time per second of audio, and the
-degeneration monitor at the returned step (held-out blank rate, mean peak
+degeneration monitor at the returned step (monitored blank rate, mean peak
 salience). Prints per-set means, how many tracks got worse and by how much,
 and
 

@@ -16,7 +16,7 @@ from unlabelled audio (objectives/salience.py):
 Guards against the degeneration the ISMIR 2025 paper observes when these
 objectives run on unlabelled audio alone: an L2 pull of the parameters
 towards the shipped ones (``anchor``), a bounded number of steps and seconds,
-and a monitor on held-out excerpts of the same recording (blank rate and
+and a monitor on four fixed excerpts of the same recording (blank rate and
 mean peak salience) that stops early and keeps the last healthy parameters
 when either drifts from the unadapted model's by more than its bound.
 
@@ -66,9 +66,9 @@ class AdaptSettings:
     confidence: mean peak salience an excerpt needs for pseudo-labels.
     weights: loss weights of the terms ('supervised' = pseudo-labels).
     monitor_every: steps between two checks of the degeneration monitor.
-    max_blank_rise: stop when the held-out blank rate (voiced frames of
+    max_blank_rise: stop when the monitored blank rate (voiced frames of
       the unadapted model left empty) exceeds the unadapted one by this.
-    max_peak_drop: stop when the held-out mean peak salience falls below
+    max_peak_drop: stop when the monitored mean peak salience falls below
       the unadapted one by this fraction.
     seed: the excerpts' and augmentations' seed.
   """
@@ -179,7 +179,9 @@ def adapt(predictor, audio: np.ndarray,
   frames = n // hop + 1
   rng = np.random.default_rng(settings.seed)
   last = len(audio) - n
-  # Held-out excerpts for the monitor: evenly spread, never trained on.
+  # Fixed excerpts for the monitor, evenly spread (training excerpts are
+  # drawn anywhere, so they overlap: the monitor watches the output on this
+  # recording, it does not measure generalisation).
   held = np.linspace(0, last, 4).astype(np.int64) // hop * hop
   held_frames = held // hop
 
@@ -187,10 +189,10 @@ def adapt(predictor, audio: np.ndarray,
     f = starts // hop
     lab = np.stack([active[:, s:s + frames] for s in f])
     sal = np.stack([salience[:, s:s + frames] for s in f])
-    peak_values = np.where(lab, sal, np.nan)
-    with np.errstate(invalid='ignore'):
-      conf = np.nanmean(peak_values.reshape(len(f), -1), axis=1)
-    has = np.nan_to_num(conf, nan=0.0) >= settings.confidence
+    count = lab.reshape(len(f), -1).sum(axis=1)
+    total = np.where(lab, sal, 0.0).reshape(len(f), -1).sum(axis=1)
+    conf = total / np.maximum(count, 1)  # mean salience of the peaks
+    has = (count > 0) & (conf >= settings.confidence)
     return lab, has
 
   cfg = loss_config(config, settings)
