@@ -243,16 +243,17 @@ def refine_frequencies(block: np.ndarray, active: np.ndarray,
   step = np.gradient(log_f)
   padded = np.pad(np.asarray(block, np.float64), ((1, 1), (0, 0)),
                   mode='edge')
-  out = []
-  for t in range(block.shape[-1]):
-    k = np.flatnonzero(active[:, t])
-    left, mid, right = padded[k, t], padded[k + 1, t], padded[k + 2, t]
-    curvature = left - 2 * mid + right
-    with np.errstate(divide='ignore', invalid='ignore'):
-      delta = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
-    out.append(2.0 ** (log_f[k] + delta * step[k]))
-  return out
+  t, k = np.nonzero(np.asarray(active).T)  # frame-major, bins ascending
+  left, mid, right = padded[k, t], padded[k + 1, t], padded[k + 2, t]
+  curvature = left - 2 * mid + right
+  with np.errstate(divide='ignore', invalid='ignore'):
+    delta = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
+  delta = np.clip(np.nan_to_num(delta), -0.5, 0.5)
+  refined = 2.0 ** (log_f[k] + delta * step[k])
+  if block.shape[-1] == 0:
+    return []
+  counts = np.bincount(t, minlength=block.shape[-1])
+  return np.split(refined, np.cumsum(counts)[:-1])
 
 
 # MIDI channels a bent note may take (9 is the General MIDI drum channel);
@@ -563,8 +564,9 @@ class Writers:
     if self.tracker is not None:
       strength = (self.onset_strength(self.audio, first_frame, n)
                   if self.onset_strength is not None else None)
-      self.tracker.add_salience(first_frame, block, active, self.freqs,
-                                strength)
+      self.tracker.update(first_frame,
+                          refine_frequencies(block, active, self.freqs),
+                          values, strength)
     self.frames_decided += n
 
   def commit(self) -> list[str]:
