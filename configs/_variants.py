@@ -47,3 +47,13 @@ def apply(config: ml_collections.ConfigDict, arg: str | None, file: str,
     for name in names:
       variants[name](config)
   return names
+
+
+def dwhs_weighting(method: str) -> Variant:
+  """MAJL's 'none' / 'naive' rows (``configs/majl_*.py``): the per-item
+  weighting ``config.dwhs.method`` instead of the Dynamic Weight Module,
+  which is then not built."""
+  def weighting(config: ml_collections.ConfigDict) -> None:
+    config.dwhs.method = method
+    config.model.dwm.enabled = False  # no DWM is built
+  return weighting

@@ -142,13 +142,6 @@ def _flatten(config: ml_collections.ConfigDict) -> None:
   config.model.dwm.hidden = 16
 
 
-def _weighting(method: str) -> _variants.Variant:
-  def weighting(config: ml_collections.ConfigDict) -> None:
-    config.dwhs.method = method
-    config.model.dwm.enabled = False  # no DWM is built
-  return weighting
-
-
 def _stage2(config: ml_collections.ConfigDict) -> None:
   mix = config.data.mixture
   mix.sources = tuple(s if use else PSEUDO_SOURCE
@@ -159,7 +152,7 @@ def _stage2(config: ml_collections.ConfigDict) -> None:
 VARIANTS: dict[str, _variants.Variant] = {
     'quick': _quick,
     'flatten': _flatten,
-    'none': _weighting('none'),
-    'naive': _weighting('naive'),
+    'none': _variants.dwhs_weighting('none'),
+    'naive': _variants.dwhs_weighting('naive'),
     'stage2': _stage2,
 }

@@ -146,13 +146,6 @@ def _quick(config: ml_collections.ConfigDict) -> None:
   config.eval.validation_sets = ()
 
 
-def _weighting(method: str) -> _variants.Variant:
-  def weighting(config: ml_collections.ConfigDict) -> None:
-    config.dwhs.method = method
-    config.model.dwm.enabled = False  # no DWM is built
-  return weighting
-
-
 def _stage2(config: ml_collections.ConfigDict) -> None:
   # Labelled notes and pseudo-labelled items, half of the batch each.
   config.data.mixture.sources += (PSEUDO_SOURCE,)
@@ -162,7 +155,7 @@ def _stage2(config: ml_collections.ConfigDict) -> None:
 
 VARIANTS: dict[str, _variants.Variant] = {
     'quick': _quick,
-    'none': _weighting('none'),
-    'naive': _weighting('naive'),
+    'none': _variants.dwhs_weighting('none'),
+    'naive': _variants.dwhs_weighting('naive'),
     'stage2': _stage2,
 }
