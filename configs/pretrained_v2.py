@@ -29,8 +29,15 @@ commands):
   lean      'fast' without the residual block of level 1 (219 bins, the
             costliest one left): one block at levels 2 and 3 only (the
             shipped gm_joint_v2);
+  thin      'lean' without the residual block of level 3 (53 bins, 32
+            channels): one block, at level 2 (108 bins, 16 channels);
   bare      'fast' without any residual block: strided convolutions, the
             latent and the U-Net skips only;
+  distill   'thin' started from gm_joint_v2 (its level-2 blocks are kept)
+            and trained with a teacher: the salience of a larger trained
+            model (``--config.teacher.checkpoint``, required; the study used
+            the exported 'finetune' candidate) is a second target beside
+            the labels (``loss_weights.distill``, ``mpe_jax/teacher.py``);
   quick     40 steps of 'compact' (a smoke test of the recipe).
 
 Run (prepare once, then train; rerunning resumes):
@@ -51,10 +58,11 @@ from configs import pretrained
 PRUNED = {
     'fast': ((), (3,), (3,), (3,)),
     'lean': ((), (), (3,), (3,)),
+    'thin': ((), (), (3,), ()),
     'bare': ((), (), (), ()),
 }
 FAST_DILATIONS = PRUNED['fast']
-VARIANTS = ('compact', 'finetune', *PRUNED, 'quick')
+VARIANTS = ('compact', 'finetune', *PRUNED, 'distill', 'quick')
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -90,6 +98,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.model.residual_dilations = PRUNED[arg]
       config.data.drum_source = 'drum_kits/train'
       config.train.init_checkpoint = 'gm_joint_v1'
+      config.optim.encoder_lr = 3e-4
+      config.optim.decoder_lr = 3e-4
+      config.optim.warmup_steps = 100
+    elif arg == 'distill':
+      config.model.residual_dilations = PRUNED['thin']
+      config.data.drum_source = 'drum_kits/train'
+      config.train.init_checkpoint = 'gm_joint_v2'
+      config.loss_weights.distill = 1.0
       config.optim.encoder_lr = 3e-4
       config.optim.decoder_lr = 3e-4
       config.optim.warmup_steps = 100

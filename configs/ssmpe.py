@@ -107,6 +107,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss_weights.timbre = 1.0  # BCE(F(EQ(X)), y)
   config.loss_weights.geometric = 1.0  # BCE(F(GM(X)), GM(y))
   config.loss_weights.percussion = 0.0  # BCE(F(HCQT(x + v drums)), y)
+  config.loss_weights.distill = 0.0  # BCE(y, teacher salience): none
   config.objectives = ml_collections.ConfigDict()
   # The released code lets gradients flow through the consistency targets.
   config.objectives.stop_gradient_targets = False
@@ -114,6 +115,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # or only on items without ground truth (ISMIR 2025).
   config.objectives.energy_on_unlabeled_only = False
   config.objectives.target_sigma_bins = 1.0  # Gaussian blur of supervised GT
+  # Distillation: a trained model (a shipped model's name, an exported
+  # model's folder or a run's checkpoint) whose salience of each clean
+  # excerpt is the 'distill' term's target (mpe_jax/teacher.py).
+  config.teacher = ml_collections.ConfigDict()
+  config.teacher.checkpoint = ''
 
   # --- augmentation (on device, inside the step)
   config.augment = ml_collections.ConfigDict()

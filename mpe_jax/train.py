@@ -34,6 +34,7 @@ from mpe_jax.evaluation_loop import print_table
 from mpe_jax.evaluation_loop import validation_losses
 from mpe_jax.metric_writers import MetricWriter
 from mpe_jax.models import build_model, count_params, transfer
+from mpe_jax import teacher as teacher_lib
 from mpe_jax import train_state as train_state_lib
 # The train state and its optimizer live in train_state; their names stay
 # importable from here.
@@ -58,6 +59,11 @@ class TrainingDiverged(FloatingPointError):
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line errors for inconsistent settings (before anything is built)."""
   systems.get_system(config).validate(config)
+  if (float(config.loss_weights.get('distill', 0.0))
+      and not config.get('teacher', {}).get('checkpoint')):
+    raise ValueError('config.loss_weights.distill is set but '
+                     'config.teacher.checkpoint is empty: name the model to '
+                     'distil from.')
   for name in ('num_steps', 'batch_size', 'log_every', 'eval_every',
                'checkpoint_every'):
     if int(config.train[name]) <= 0:
@@ -99,12 +105,19 @@ def loss_metrics(total: jax.Array, parts: Mapping[str, jax.Array]
 def make_train_step(graphdef: nnx.GraphDef, frontend: Any,
                     tx: optax.GradientTransformation,
                     scheds: Mapping[str, optax.Schedule],
-                    config: ml_collections.ConfigDict):
-  """``(state, batch) -> (state, metrics)``, a pure function (not yet jitted)."""
+                    config: ml_collections.ConfigDict,
+                    teacher: teacher_lib.Teacher | None = None):
+  """``(state, batch) -> (state, metrics)``, a pure function (not yet jitted).
+
+  ``teacher`` (``teacher.load_teacher``): its salience of the clean audio
+  joins the batch as ``teacher`` (its parameters are constants of the step).
+  """
   compute = systems.get_system(config).compute_losses
+  t_params = None if teacher is None else teacher.params
 
   def loss_fn(params, batch, key):
     model = nnx.merge(graphdef, params)
+    batch = teacher_lib.with_targets(teacher, t_params, batch)
     return compute(model, batch, key, frontend, config)
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
@@ -129,11 +142,14 @@ def make_train_step(graphdef: nnx.GraphDef, frontend: Any,
 
 
 def make_eval_loss(graphdef: nnx.GraphDef, frontend: Any,
-                   config: ml_collections.ConfigDict):
+                   config: ml_collections.ConfigDict,
+                   teacher: teacher_lib.Teacher | None = None):
   """``(params, batch, key) -> metrics``: validation losses, no update."""
   compute = systems.get_system(config).compute_losses
+  t_params = None if teacher is None else teacher.params
 
   def eval_loss(params, batch, key):
+    batch = teacher_lib.with_targets(teacher, t_params, batch)
     total, parts = compute(nnx.merge(graphdef, params), batch, key,
                            frontend, config)
     return loss_metrics(total, parts)
@@ -294,14 +310,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
+  teacher = teacher_lib.load_teacher(config)
+  if teacher is not None:
+    logging.info('Distilling from %s (loss_weights.distill = %g).',
+                 teacher.source, config.loss_weights.distill)
   train_step = parallel.jit_train_step(
-      make_train_step(graphdef, frontend, tx, scheds, config), mesh)
+      make_train_step(graphdef, frontend, tx, scheds, config, teacher), mesh)
   # Validation and evaluation run replicated over eval_mesh: the whole mesh,
   # or one device where several CPU devices share the cores
   # (parallel.evaluation_mesh); eval_params puts the parameters there.
   eval_mesh = parallel.evaluation_mesh(mesh)
   eval_loss = parallel.jit_eval_step(
-      make_eval_loss(graphdef, frontend, config), eval_mesh)
+      make_eval_loss(graphdef, frontend, config, teacher), eval_mesh)
 
   continue_threshold = float(config.eval.get('continue_threshold', 0.0))
 

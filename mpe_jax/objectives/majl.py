@@ -356,7 +356,8 @@ def salience_losses(model: Any, batch: Mapping[str, jax.Array],
     config: ``loss_weights`` (the salience terms and dwhs), ``dwhs``,
       ``augment``, ``objectives``.
   """
-  weights = {t: float(config.loss_weights[t]) for t in salience_lib.TERMS}
+  weights = {t: float(config.loss_weights.get(t, 0.0))
+             for t in salience_lib.TERMS}
   ss_terms = tuple(t for t in salience_lib.enabled_terms(weights)
                    if t != 'supervised')
   fwd = salience_lib.forward(model, batch, key, filterbank, config,
@@ -483,11 +484,12 @@ def validate_salience(config: ml_collections.ConfigDict) -> None:
   HCQT/model match is checked by the system)."""
   names = set(config.loss_weights)
   expected = set(salience_lib.TERMS) | {'dwhs'}
-  if names != expected:
+  if not expected - set(salience_lib.OPTIONAL_TERMS) <= names <= expected:
     raise ValueError(f'config.loss_weights must set exactly '
                      f'{sorted(expected)} for majl_salience, got '
                      f'{sorted(names)}.')
-  weights = {t: float(config.loss_weights[t]) for t in salience_lib.TERMS}
+  weights = {t: float(config.loss_weights.get(t, 0.0))
+             for t in salience_lib.TERMS}
   terms = salience_lib.enabled_terms(weights)
   if 'supervised' not in terms or len(terms) < 2:
     raise ValueError('majl_salience weighs two tasks: set '

@@ -7,11 +7,14 @@ so this equals separate passes), and returns ``(total, parts)`` with
 ``config.loss_weights`` applied. Terms whose weight is 0 are not computed.
 
 Batch keys: ``audio [B, N]``; ``labels [B, K, T]`` and ``has_label [B]`` for
-the supervised term; ``drums [B, N]`` for percussion invariance.
+the supervised term; ``drums [B, N]`` for percussion invariance; ``teacher
+[B, K, T]`` (a frozen model's salience of the clean audio, added by the train
+step: ``mpe_jax/teacher.py``) for distillation.
 Averaging: the supervised term over labelled items only; the consistency
 terms (timbre, geometric, percussion) over all items; the energy group
 (support, harmonic, sparsity, energy) over all items, or only over unlabelled
-items when ``config.objectives.energy_on_unlabeled_only``.
+items when ``config.objectives.energy_on_unlabeled_only``; distillation (BCE
+of the clean logits against the teacher's salience) over all items.
 
 ``compute_losses`` is ``forward`` (the batched model call) followed by
 ``term_losses``; MAJL's weighted training (``objectives/majl.py``) calls the
@@ -33,12 +36,16 @@ from mpe_jax.objectives import consistency, energy, supervised
 
 # Every term this module can compute, in logging order.
 TERMS = ('supervised', 'support', 'harmonic', 'sparsity', 'energy', 'timbre',
-         'geometric', 'percussion')
+         'geometric', 'percussion', 'distill')
 ENERGY_GROUP = ('support', 'harmonic', 'sparsity', 'energy')
+# Terms a config written before they existed may leave out (weight 0).
+OPTIONAL_TERMS = ('distill',)
 
 
 def enabled_terms(weights: Mapping[str, float]) -> tuple[str, ...]:
-  """Terms with a non-zero weight; unknown or missing names raise one line."""
+  """Terms with a non-zero weight; unknown or missing names raise one line
+  (``OPTIONAL_TERMS`` may be missing: weight 0)."""
+  weights = {**{t: 0.0 for t in OPTIONAL_TERMS}, **weights}
   unknown = sorted(set(weights) - set(TERMS))
   missing = sorted(set(TERMS) - set(weights))
   if unknown or missing:
@@ -186,6 +193,12 @@ def term_losses(fwd: Forward, batch: Mapping[str, jax.Array],
     target = consistency.target_salience(clean, stop_gradient=stop)
     parts['percussion'] = reduce(consistency.consistency_loss, None,
                                  logits['percussion'], target)
+  if 'distill' in terms:
+    if 'teacher' not in batch:
+      raise ValueError("loss_weights.distill needs the batch's 'teacher' "
+                       'salience: set config.teacher.checkpoint.')
+    parts['distill'] = reduce(consistency.consistency_loss, None, clean,
+                              jax.lax.stop_gradient(batch['teacher']))
   return parts
 
 
