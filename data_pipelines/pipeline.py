@@ -83,6 +83,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import audio as audio_lib
 from data_pipelines import catalog
+from data_pipelines import contracts
 from data_pipelines import pseudo_labels
 from data_pipelines import sources as sources_lib
 from data_pipelines import vocal as vocal_lib
@@ -544,8 +545,12 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   logging.info(line)
   where = dict(start_step=start_step, process_index=process_index,
                process_count=process_count, local_batch=local_batch)
+  # A data-only config (no system) gets the contract of what it reads.
+  contract = (contracts.for_system(config.system) if 'system' in config else
+              contracts.VOCAL if source == 'vocal' else
+              contracts.AUDIO_SALIENCE)
   if source == 'vocal':  # mixtures, vocal stems and f0 (data_pipelines/vocal)
-    return vocal_lib.train_batches(config, **where)
+    return _checked(contract, vocal_lib.train_batches(config, **where))
   drum_source = _drum_source(config)
   drums = None
   if drum_source is not None:
@@ -556,7 +561,7 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
     if drums is not None:
       batches = _with_drums(batches, drums.prefetch(
           config.data.prefetch).as_numpy_iterator())
-    return BatchIterator(batches)
+    return _checked(contract, batches)
   if source == 'mixture':
     layout = _mixture_sources(config, local_batch)
     for src, count in layout:
@@ -569,4 +574,12 @@ def train_batches(config: ml_collections.ConfigDict, *, start_step: int = 0,
   if drums is not None:
     ds = tf.data.Dataset.zip((ds, drums)).map(
         lambda batch, drum: dict(batch, drums=drum))
-  return BatchIterator(ds.prefetch(config.data.prefetch).as_numpy_iterator())
+  return _checked(contract,
+                  ds.prefetch(config.data.prefetch).as_numpy_iterator())
+
+
+def _checked(contract: contracts.BatchContract,
+             batches: Iterator[Batch]) -> BatchIterator:
+  """``batches`` checked against the system's batch contract, owned by a
+  ``BatchIterator`` (closing it releases the tf.data iterator)."""
+  return BatchIterator(contract.checked(batches, 'training batches'))

@@ -13,6 +13,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from data_pipelines import contracts
 from mpe_jax import systems
 from mpe_jax.evaluation import multipitch
 
@@ -72,7 +73,8 @@ def validation_losses(eval_loss: Callable, params: Any, tracks: list,
   (the system's ``validation_batches``)."""
   sums: dict[str, float] = {}
   make = systems.get_system(config).validation_batches
-  batches = make(tracks, n_samples, chunk, config)
+  batches = contracts.for_system(config.system).checked(
+      iter(make(tracks, n_samples, chunk, config)), 'validation batches')
   for batch in batches:
     n = len(next(iter(batch.values())))  # items in this chunk
     for k, v in host_scalars(eval_loss(params, batch, key)).items():

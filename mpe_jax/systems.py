@@ -70,6 +70,10 @@ def _excerpt_batches(tracks: list, n_samples: int, chunk: int,
 class System:
   """One trainable system.
 
+  The arrays its ``compute_losses`` reads are its batch contract,
+  ``data_pipelines.contracts.for_system(name)``, checked on every training
+  and validation batch.
+
   Attributes:
     make_frontend: config -> front end (a pytree, e.g. the HCQT filterbank).
     compute_losses: (model, batch, key, frontend, config) -> (total, parts).
