@@ -91,6 +91,8 @@ import math
 
 import ml_collections
 
+from configs import _variants
+
 # Hours of training audio (MAJL's 80 % of MIR-1K and of MedleyDB's vocal
 # subset; the standard training splits of MUSDB18 and MIR-ST500): the batch
 # shares of Stage II and the length of an epoch.
@@ -298,64 +300,86 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.at_start = False  # also score the untrained model
   config.eval.batch_segments = 16  # 2.56-s segments per evaluation call
 
-  names = _blocks(arg)
-  for name in names:
-    _apply(config, name, names)
+  names = _variants.apply(
+      config, arg, 'configs/majl_vocal.py', VARIANTS,
+      exclusive=(('unet', 'resunet'), ('harmof0', 'crepe'), METHODS),
+      aliases=ROWS, hint=('a table row (t2_..., t3_..., t4_..., t5_..., '
+                          f't8_...: see the docstring) or blocks '
+                          f'{list(VARIANTS)}'))
+  _check_stage2(names)
   return config.lock()
 
 
-def _blocks(arg: str | None) -> list[str]:
-  names = []
-  for a in (a.strip() for a in arg.split(',')) if arg else []:
-    names += list(ROWS[a]) if a in ROWS else [a]
-  unknown = [a for a in names if a not in BLOCKS]
-  if unknown:
-    raise ValueError(f'unknown configs/majl_vocal.py variant(s) {unknown}; '
-                     'choose a table row (t2_..., t3_..., t4_..., t5_..., '
-                     f't8_...: see the docstring) or blocks {list(BLOCKS)}.')
-  for pair in (('unet', 'resunet'), ('harmof0', 'crepe')):
-    if set(pair) <= set(names):
-      raise ValueError(f'configs/majl_vocal.py: {pair[0]!r} and {pair[1]!r} '
-                       'are two choices of one module; pick one.')
-  methods = [m for m in ('pipeline', 'naive_joint', 'naive') if m in names]
-  if len(methods) > 1 or (methods and any(s in names for s in STAGE2)):
+# Weighting methods other than DWHS; Stage II trains with DWHS only.
+METHODS = ('pipeline', 'naive_joint', 'naive')
+
+
+def _check_stage2(names: list[str]) -> None:
+  methods = [m for m in METHODS if m in names]
+  if methods and any(s in names for s in STAGE2):
     raise ValueError(f'configs/majl_vocal.py: {methods} and Stage II do not '
                      'combine; pick one weighting method (Stage II uses '
                      'DWHS).')
-  return sorted(set(names), key=BLOCKS.index)
 
 
-def _apply(config: ml_collections.ConfigDict, name: str,
-           names: list[str]) -> None:
-  m, d = config.model, config.data
-  if name == 'medleydb':
-    d.mixture.sources = ('medleydb/train',)
-    config.eval.evaluation_sets = ('vocal/medleydb/test',)
-    config.optim.decay_steps = _steps(HOURS['medleydb'], 10)
-    config.train.num_steps = _steps(HOURS['medleydb'], EPOCHS)
-  elif name in ('unet', 'resunet'):
-    m.mss.module = name
-  elif name == 'harmof0':
-    m.pe.module = 'harmof0'
-    m.pe.channels = (64, 64, 64, 64, 64, 64)
-    m.pe.dilations = (1, 1, 2, 4, 8, 1)
-  elif name == 'crepe':
-    m.pe.module = 'crepe'
-  elif name == 'pipeline':
-    config.objectives.pe_input = 'target'
-    config.dwhs.method = 'none'
-    m.dwm.enabled = False
-  elif name == 'naive_joint':
-    config.dwhs.method = 'none'
-    m.dwm.enabled = False
-  elif name == 'naive':
-    config.dwhs.method = 'naive'
-    m.dwm.enabled = False
-  elif name in ('u4', 'u5', 'u6'):
+def _medleydb(config: ml_collections.ConfigDict) -> None:
+  """Train on MedleyDB instead of MIR-1K (Table 2's lower half)."""
+  config.data.mixture.sources = ('medleydb/train',)
+  config.eval.evaluation_sets = ('vocal/medleydb/test',)
+  config.optim.decay_steps = _steps(HOURS['medleydb'], 10)
+  config.train.num_steps = _steps(HOURS['medleydb'], EPOCHS)
+
+
+def _mss(module: str) -> _variants.Variant:
+  """The separation module: 'unet' or 'resunet'."""
+  def choose(config: ml_collections.ConfigDict) -> None:
+    config.model.mss.module = module
+  return choose
+
+
+def _harmof0(config: ml_collections.ConfigDict) -> None:
+  """HarmoF0-like PE on the separated magnitude (its paper's widths)."""
+  config.model.pe.module = 'harmof0'
+  config.model.pe.channels = (64, 64, 64, 64, 64, 64)
+  config.model.pe.dilations = (1, 1, 2, 4, 8, 1)
+
+
+def _crepe(config: ml_collections.ConfigDict) -> None:
+  """CREPE-like PE on the separated waveform."""
+  config.model.pe.module = 'crepe'
+
+
+def _pipeline(config: ml_collections.ConfigDict) -> None:
+  """The two modules trained apart: PE on the target stem, no weighting."""
+  config.objectives.pe_input = 'target'
+  config.dwhs.method = 'none'
+  config.model.dwm.enabled = False
+
+
+def _weighting(method: str) -> _variants.Variant:
+  """'naive_joint' (method 'none') or 'naive' per-item weights, no DWM."""
+  return _variants.dwhs_weighting(method)
+
+
+def _upper_bound(name: str) -> _variants.Variant:
+  """Naive weighting's upper bound u (Table 8)."""
+  def bound(config: ml_collections.ConfigDict) -> None:
     config.dwhs.upper_bound = NAIVE[name]
-  elif name in ('n0', 'n02', 'n04'):
+  return bound
+
+
+def _noise(name: str) -> _variants.Variant:
+  """Naive weighting's noise omega (Table 8)."""
+  def noise(config: ml_collections.ConfigDict) -> None:
     config.dwhs.omega_noise = NAIVE[name]
-  elif name in STAGE2:
+  return noise
+
+
+def _stage2(name: str) -> _variants.Variant:
+  """Stage II: the labelled set plus pseudo-labelled MUSDB18 / MIR-ST500
+  (fractions ``STAGE2[name]``), batch shares in proportion to the hours."""
+  def stage2(config: ml_collections.ConfigDict) -> None:
+    d = config.data
     full = d.mixture.sources[0].split('/')[0]
     sources, hours, fractions = [d.mixture.sources[0]], [HOURS[full]], [1.0]
     for corpus, f in zip(('musdb18', 'mir_st500'), STAGE2[name]):
@@ -373,12 +397,14 @@ def _apply(config: ml_collections.ConfigDict, name: str,
     d.vocal.fractions = tuple(fractions)
     config.optim.decay_steps = _steps(sum(hours), 10)
     config.train.num_steps = _steps(sum(hours), EPOCHS)
-  elif name == 'eval_musdb':
-    config.eval.evaluation_sets += ('vocal/musdb18/test',)
-  elif name == 'eval_st500':
-    config.eval.evaluation_sets += ('vocal/mir_st500/test',)
-  elif name == 'quick':
-    _quick(config, names)
+  return stage2
+
+
+def _also_evaluate(name: str) -> _variants.Variant:
+  """An extra test set (Tables 3 and 4)."""
+  def evaluate(config: ml_collections.ConfigDict) -> None:
+    config.eval.evaluation_sets += (name,)
+  return evaluate
 
 
 def _quick(config: ml_collections.ConfigDict, names: list[str]) -> None:
@@ -422,3 +448,25 @@ def _quick(config: ml_collections.ConfigDict, names: list[str]) -> None:
   config.optim.dwm_lr = 1e-2  # the weights must leave 1 within the demo
   config.eval.at_start = True
   config.eval.batch_segments = 8
+
+
+# The blocks, in the order they apply; table rows (``ROWS``) combine them.
+VARIANTS: dict[str, _variants.Variant] = {
+    'medleydb': _medleydb,
+    'unet': _mss('unet'),
+    'resunet': _mss('resunet'),
+    'harmof0': _harmof0,
+    'crepe': _crepe,
+    'pipeline': _pipeline,
+    'naive_joint': _weighting('none'),
+    'naive': _weighting('naive'),
+    **{name: _stage2(name) for name in STAGE2},
+    'u4': _upper_bound('u4'), 'u5': _upper_bound('u5'),
+    'u6': _upper_bound('u6'),
+    'n0': _noise('n0'), 'n02': _noise('n02'), 'n04': _noise('n04'),
+    'eval_musdb': _also_evaluate('vocal/musdb18/test'),
+    'eval_st500': _also_evaluate('vocal/mir_st500/test'),
+    'quick': _variants.WithNames(_quick),
+}
+# BLOCKS (kept for readers of this module) is the registry's order.
+assert tuple(VARIANTS) == BLOCKS

@@ -49,6 +49,8 @@ Run (prepare once, then train; rerunning resumes):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import ml_collections
 
 from configs import pretrained
@@ -62,7 +64,54 @@ PRUNED = {
     'bare': ((), (), (), ()),
 }
 FAST_DILATIONS = PRUNED['fast']
-VARIANTS = ('compact', 'finetune', *PRUNED, 'distill', 'quick')
+
+
+def _compact(config: ml_collections.ConfigDict) -> None:
+  """The v1 architecture and optimiser, from scratch (nothing to change)."""
+  del config
+
+
+def _finetune(config: ml_collections.ConfigDict) -> None:
+  """gm_joint_v1's weights, trained further."""
+  config.train.init_checkpoint = 'gm_joint_v1'
+  config.optim.encoder_lr = 3e-4
+  config.optim.decoder_lr = 3e-4
+  config.optim.warmup_steps = 20
+
+
+def _pruned(dilations: tuple[tuple[int, ...], ...],
+            init: str = 'gm_joint_v1') -> Callable[[ml_collections.ConfigDict],
+                                                   None]:
+  """A CPU-fast architecture (``dilations`` per level) started from the
+  matching blocks of ``init``, hearing recorded drum kits."""
+  def pruned(config: ml_collections.ConfigDict) -> None:
+    config.model.residual_dilations = dilations
+    config.data.drum_source = 'drum_kits/train'
+    config.train.init_checkpoint = init
+    config.optim.encoder_lr = 3e-4
+    config.optim.decoder_lr = 3e-4
+    config.optim.warmup_steps = 100
+  return pruned
+
+
+def _distill(config: ml_collections.ConfigDict) -> None:
+  """'thin' from gm_joint_v2 with a teacher (``--config.teacher.checkpoint``)."""
+  _pruned(PRUNED['thin'], init='gm_joint_v2')(config)
+  config.loss_weights.distill = 1.0
+
+
+def _quick(config: ml_collections.ConfigDict) -> None:
+  """The v1 recipe's quick loop, evaluated on one set."""
+  config.eval.evaluation_sets = ('gm_renders/expressive_test',)
+
+
+VARIANTS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
+    'compact': _compact,
+    'finetune': _finetune,
+    **{name: _pruned(dilations) for name, dilations in PRUNED.items()},
+    'distill': _distill,
+    'quick': _quick,
+}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -88,27 +137,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval.evaluation_sets = ('gm_renders/expressive_test',
                                    'gm_renders/test', 'gm_renders/chorales')
     config.eval.best_metric = 'gm_renders/expressive_valid/f1'
-
-    if arg == 'finetune':
-      config.train.init_checkpoint = 'gm_joint_v1'
-      config.optim.encoder_lr = 3e-4
-      config.optim.decoder_lr = 3e-4
-      config.optim.warmup_steps = 20
-    elif arg in PRUNED:
-      config.model.residual_dilations = PRUNED[arg]
-      config.data.drum_source = 'drum_kits/train'
-      config.train.init_checkpoint = 'gm_joint_v1'
-      config.optim.encoder_lr = 3e-4
-      config.optim.decoder_lr = 3e-4
-      config.optim.warmup_steps = 100
-    elif arg == 'distill':
-      config.model.residual_dilations = PRUNED['thin']
-      config.data.drum_source = 'drum_kits/train'
-      config.train.init_checkpoint = 'gm_joint_v2'
-      config.loss_weights.distill = 1.0
-      config.optim.encoder_lr = 3e-4
-      config.optim.decoder_lr = 3e-4
-      config.optim.warmup_steps = 100
-    elif arg == 'quick':
-      config.eval.evaluation_sets = ('gm_renders/expressive_test',)
+    VARIANTS[arg](config)
   return config.lock()

@@ -339,7 +339,8 @@ def test_every_table_row_builds_validates_and_quotes_the_paper():
 
 def test_bad_variants_and_config_keys_are_one_line():
   messages = []
-  for arg in ('t2_nothing', 'unet,resunet', 'pipeline,stage2_both'):
+  for arg in ('t2_nothing', 'unet,resunet', 'pipeline,stage2_both',
+              'naive,pipeline'):
     with pytest.raises(ValueError) as info:
       vocal_config.get_config(arg)
     messages.append(str(info.value))
@@ -360,6 +361,14 @@ def test_bad_variants_and_config_keys_are_one_line():
     train.validate_config(config)
   messages.append(str(info.value))
   assert all('\n' not in m for m in messages)
+
+
+def test_a_row_and_its_own_blocks_apply_once():
+  row = vocal_config.get_config('t5_u_c_majl')
+  assert vocal_config.get_config('crepe,t5_u_c_majl,unet').to_dict() == (
+      row.to_dict())
+  assert row.model.mss.module == 'unet' and row.model.pe.module == 'crepe'
+  assert len(row.data.mixture.sources) == 3  # labelled + two pseudo sets
 
 
 # ------------------------------------------------------------ short runs
