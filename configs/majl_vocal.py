@@ -178,6 +178,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # --- model (mpe_jax.models.vocal.JointCascade)
   config.model = ml_collections.ConfigDict()
   config.model.variant = 'majl_vocal'  # name only
+  config.model.kind = 'joint_cascade'  # mpe_jax.models.MODELS entry
   config.model.compute_dtype = 'float32'  # the cascade computes in float32
   config.model.mss = ml_collections.ConfigDict()
   config.model.mss.module = 'resunet'  # 'unet' (Jansson 2017) | 'resunet'

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from mpe_jax import models
 from mpe_jax.features import cqt as cqt_lib
 from mpe_jax.features import hcqt as hcqt_lib
 from mpe_jax.objectives import majl as majl_objectives
@@ -101,6 +102,8 @@ class System:
       ``data_pipelines.batching.excerpt_batches``).
     summary: the columns of the table printed after training: (score,
       header, scale) triples (scale 100 for fractions).
+    model_kinds: the ``models.MODELS`` entries (``config.model.kind``) this
+      system trains.
   """
   make_frontend: Callable[[ml_collections.ConfigDict], Any]
   compute_losses: LossFn
@@ -116,6 +119,7 @@ class System:
   make_track_evaluator: Callable[..., Callable[..., dict[str, float]]
                                  ] | None = None
   validation_batches: Callable[..., list] = _excerpt_batches
+  model_kinds: tuple[str, ...] = ('autoencoder',)
   summary: tuple[tuple[str, str, float], ...] = (
       ('precision', 'P', 100.0), ('recall', 'R', 100.0),
       ('accuracy', 'Acc', 100.0), ('f1', 'F1', 100.0))
@@ -257,6 +261,7 @@ MAJL_VOCAL = System(
     make_track_evaluator=majl_vocal_objectives.track_evaluator,
     validation_batches=_vocal_validation_batches,
     summary=majl_vocal_objectives.SUMMARY,
+    model_kinds=('joint_cascade',),
 )
 
 SYSTEMS: dict[str, System] = {'salience': SALIENCE,
@@ -272,3 +277,17 @@ def get_system(config: ml_collections.ConfigDict) -> System:
     raise ValueError(f'config.system must be one of {sorted(SYSTEMS)}, got '
                      f'{config.system!r}')
   return SYSTEMS[config.system]
+
+
+def check_model_kind(config: ml_collections.ConfigDict) -> None:
+  """One line unless ``config.model`` is a kind of model the system trains
+  (``System.model_kinds``; ``models.MODELS``)."""
+  kind = models.model_kind(config.model)
+  if kind not in models.MODELS:
+    raise ValueError(f'config.model.kind must be one of '
+                     f'{sorted(models.MODELS)}, got {kind!r}.')
+  kinds = get_system(config).model_kinds
+  if kind not in kinds:
+    raise ValueError(f'system {config.system!r} trains a model of kind '
+                     f'{" or ".join(map(repr, kinds))}; config.model.kind is '
+                     f'{kind!r}.')

@@ -59,6 +59,7 @@ class TrainingDiverged(FloatingPointError):
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """One-line errors for inconsistent settings (before anything is built)."""
   systems.get_system(config).validate(config)
+  systems.check_model_kind(config)
   if (float(config.loss_weights.get('distill', 0.0))
       and not config.get('teacher', {}).get('checkpoint')):
     raise ValueError('config.loss_weights.distill is set but '

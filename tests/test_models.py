@@ -244,3 +244,27 @@ def test_remat_auto_is_blocks_on_cpu_and_unknown_names_raise():
 def test_unknown_conv_impl_raises():
   with pytest.raises(ValueError, match='conv_impl'):
     build_model(_model_cfg(conv_impl='cudnn'), jax.random.key(0))
+
+
+def test_one_registry_of_model_kinds_and_configs_without_the_key():
+  from configs import majl_vocal  # pylint: disable=g-import-not-at-top
+  from mpe_jax import models, systems, train  # pylint: disable=g-import-not-at-top
+  vocal = majl_vocal.get_config('quick')
+  assert models.model_kind(vocal.model) == 'joint_cascade'
+  assert models.model_kind(ssmpe.get_config().model) == 'autoencoder'
+  # A config written before ``model.kind`` existed: the kind of its keys.
+  old = vocal.model.to_dict()
+  old.pop('kind', None)
+  assert models.model_kind(ml_collections.ConfigDict(old)) == 'joint_cascade'
+  assert set(models.MODELS) == {k for s in systems.SYSTEMS.values()
+                                for k in s.model_kinds}
+  wrong = majl_vocal.get_config('quick')
+  with wrong.unlocked():
+    wrong.model.kind = 'autoencoder'
+  with pytest.raises(ValueError, match="trains a model of kind "
+                     "'joint_cascade'"):
+    train.validate_config(wrong)
+  with wrong.unlocked():
+    wrong.model.kind = 'transformer'
+  with pytest.raises(ValueError, match='must be one of'):
+    build_model(wrong.model, jax.random.key(0))

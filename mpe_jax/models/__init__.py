@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import ml_collections
 import numpy as np
@@ -19,10 +21,35 @@ def dwm_enabled(model_config: ml_collections.ConfigDict) -> bool:
   return 'dwm' in model_config and bool(model_config.dwm.enabled)
 
 
+def _autoencoder(model_config: ml_collections.ConfigDict, *,
+                 rngs: nnx.Rngs) -> Autoencoder:
+  """The autoencoder family; with ``dwm.enabled`` the same backbone (same
+  parameters for the same key) plus a top-level ``dwm``."""
+  if dwm_enabled(model_config):
+    return WeightedAutoencoder(model_config, rngs=rngs)
+  return Autoencoder(model_config, rngs=rngs)
+
+
+# One entry per kind of model (``config.model.kind``): adding a model is
+# adding an entry; systems name the kinds they train (``System.model_kinds``).
+MODELS: dict[str, Callable[..., nnx.Module]] = {
+    'autoencoder': _autoencoder,  # SS-MPE, ISMIR 2025, Timbre-Trap, MAJL
+    'joint_cascade': JointCascade,  # MAJL's singing-voice MSS -> PE cascade
+}
+
+
+def model_kind(model_config: ml_collections.ConfigDict) -> str:
+  """``model_config.kind``; configs written before the key (checkpoints,
+  shipped models) are a 'joint_cascade' when they have an ``mss`` block,
+  else an 'autoencoder'."""
+  if 'kind' in model_config:
+    return str(model_config.kind)
+  return 'joint_cascade' if 'mss' in model_config else 'autoencoder'
+
+
 def is_joint_cascade(model_config: ml_collections.ConfigDict) -> bool:
-  """Whether ``model_config`` describes MAJL's vocal cascade (it has an
-  ``mss`` block) rather than a Timbre-Trap autoencoder."""
-  return 'mss' in model_config
+  """Whether ``model_config`` describes MAJL's vocal cascade."""
+  return model_kind(model_config) == 'joint_cascade'
 
 
 def param_groups(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:
@@ -34,19 +61,18 @@ def param_groups(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:
 
 
 def build_model(model_config: ml_collections.ConfigDict,
-                key: jax.Array) -> Autoencoder | JointCascade:
-  """Builds the model described by ``model_config`` with PRNG ``key``.
+                key: jax.Array) -> nnx.Module:
+  """Builds the model described by ``model_config`` with PRNG ``key``: the
+  ``MODELS`` entry of its kind (``model_kind``).
 
-  A config with an ``mss`` block builds the vocal ``JointCascade`` (MSS and
-  PE modules, and the DWM when ``dwm.enabled``). Otherwise the autoencoder;
-  with ``model_config.dwm.enabled`` it is a ``WeightedAutoencoder``: the same
-  backbone (same parameters for the same key) plus a top-level ``dwm``.
+  Raises:
+    ValueError: an unknown kind (one line listing the known ones).
   """
-  if is_joint_cascade(model_config):
-    return JointCascade(model_config, rngs=nnx.Rngs(params=key))
-  if dwm_enabled(model_config):
-    return WeightedAutoencoder(model_config, rngs=nnx.Rngs(params=key))
-  return Autoencoder(model_config, rngs=nnx.Rngs(params=key))
+  kind = model_kind(model_config)
+  if kind not in MODELS:
+    raise ValueError(f'config.model.kind must be one of {sorted(MODELS)}, '
+                     f'got {kind!r}.')
+  return MODELS[kind](model_config, rngs=nnx.Rngs(params=key))
 
 
 def count_params(model_or_state) -> int:
@@ -57,7 +83,7 @@ def count_params(model_or_state) -> int:
                  for x in jax.tree.leaves(model_or_state)))
 
 
-__all__ = ['Autoencoder', 'DynamicWeightModule', 'JointCascade',
+__all__ = ['MODELS', 'Autoencoder', 'DynamicWeightModule', 'JointCascade',
            'WeightedAutoencoder', 'build_model', 'count_params',
            'dwm_enabled', 'frequency_sizes', 'is_joint_cascade',
-           'param_groups']
+           'model_kind', 'param_groups']
