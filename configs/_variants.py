@@ -46,7 +46,10 @@ def parse(arg: str | None, file: str, variants: Mapping[str, Variant],
     names += list(aliases[a]) if aliases and a in aliases else [a]
   unknown = [a for a in names if a not in variants]
   if unknown:
-    example = ','.join(list(variants)[:2])
+    pairs = [(a, b) for i, a in enumerate(variants)
+             for b in list(variants)[i + 1:]
+             if not any(a in g and b in g for g in exclusive)]
+    example = ','.join(pairs[0] if pairs else list(variants)[:1])
     raise ValueError(f'unknown {file} variant(s) {unknown}; choose from '
                      f'{hint or list(variants)} (comma-combined, e.g. '
                      f'{example!r}).')

@@ -42,12 +42,17 @@ Variants (``:name``) and the paper result each reproduces:
                docs/experiments.md.
   demo_eg      The demonstration with the energy objectives on the extra
                items.
+
+A Table 1 row combines with one of the others (``:spv,demo``: the
+demonstration with L_spv only); two Table 1 rows, or two of the others, are
+alternatives.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
+from configs import _variants
 from configs import ssmpe
 
 TABLE_1 = {
@@ -60,22 +65,21 @@ TABLE_1 = {
 EXTRA = {'ns16': ('nsynth/train', 16), 'mn16': ('musicnet/train', 16),
          'fma16': ('fma/train', 16), 'mn8': ('musicnet/train', 8),
          'mn4': ('musicnet/train', 4), 'mn2': ('musicnet/train', 2)}
-VARIANTS = (tuple(TABLE_1) + tuple(EXTRA)
-            + tuple(f'{v}_{s}' for v in ('ns16', 'mn16', 'fma16')
-                    for s in ('eg', 'ft'))
-            + ('t1', 't1_t2', 't1_t2_eg', 'demo', 'demo_eg'))
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The reference run (``total``) or a variant listed in the docstring."""
+  """The reference run (``total``) or the comma-separated variants of the
+  docstring."""
   config = ssmpe.get_config()  # every key, then the ISMIR 2025 values
   with config.unlocked():
     config.model.variant = 'ismir25'
     config.model.channels = (8, 16, 32, 64, 128)  # doubled filters
     config.model.norm = 'pre_activation'  # LN between conv and ELU
 
-    for term in config.loss_weights:  # see _objectives
-      config.loss_weights[term] = 0.0
+    # L_total (Ref.): the objectives of Table 1's last row; the other rows
+    # are variants.
+    for term in config.loss_weights:
+      config.loss_weights[term] = 1.0 if term in TABLE_1['total'] else 0.0
     # Energy objectives apply only to items without ground truth.
     config.objectives.energy_on_unlabeled_only = True
     config.objectives.stop_gradient_targets = False  # as the released code
@@ -118,13 +122,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval.best_metric = 'urmp/valid/f1'
     config.eval.best_mode = 'max'
 
-    _apply_variant(config, arg or 'total')
+  _variants.apply(config, arg, 'configs/ismir25.py', VARIANTS,
+                  exclusive=_EXCLUSIVE)
   return config.lock()
 
 
-def _objectives(config: ml_collections.ConfigDict, terms) -> None:
-  for term in terms:
-    config.loss_weights[term] = 1.0
+def _table_1_row(terms: tuple[str, ...]) -> _variants.Variant:
+  """A Table 1 row: ``terms`` of L_total's four objectives, the rest off."""
+  def row(config: ml_collections.ConfigDict) -> None:
+    for term in TABLE_1['total']:
+      config.loss_weights[term] = 1.0 if term in terms else 0.0
+  return row
 
 
 def _add_self_supervised(config: ml_collections.ConfigDict, source: str,
@@ -136,31 +144,46 @@ def _add_self_supervised(config: ml_collections.ConfigDict, source: str,
   config.train.batch_size = int(sum(config.data.mixture.proportions))
 
 
-def _apply_variant(config: ml_collections.ConfigDict, arg: str) -> None:
-  if arg not in VARIANTS:
-    raise ValueError(f'unknown configs/ismir25.py variant {arg!r}; choose '
-                     f'from {list(VARIANTS)}')
-  if arg in TABLE_1:
-    _objectives(config, TABLE_1[arg])
-    return
-  _objectives(config, TABLE_1['total'])
-  base, _, suffix = arg.partition('_')
-  if base in EXTRA:
-    _add_self_supervised(config, *EXTRA[base])
-  elif base == 't1':
-    config.data.mixture.sources = ('urmp/train_t1',)
-    if suffix.startswith('t2'):
-      _add_self_supervised(config, 'urmp/train_t2', 8)
-  elif base == 'demo':
-    _demo(config)
-  if suffix.endswith('eg'):
-    config.loss_weights.energy = 1.0
-    config.loss_weights.sparsity = 1.0
-  if suffix == 'ft':
-    # Two-stage: start from the best Ref. checkpoint (pass its workdir with
-    # --config.train.init_checkpoint) and fine-tune at 1/5 of the LRs.
-    config.optim.encoder_lr /= 5
-    config.optim.decoder_lr /= 5
+def _extra_items(source: str, items: int) -> _variants.Variant:
+  """Fig. 1 +NS-16 / +MN-16 / +FMA-16, Fig. 3 MN-8 / MN-4 / MN-2: ``items``
+  extra ``source`` items per batch, self-supervised only."""
+  def extra_items(config: ml_collections.ConfigDict) -> None:
+    _add_self_supervised(config, source, items)
+  return extra_items
+
+
+def _energy_objectives(config: ml_collections.ConfigDict) -> None:
+  """Fig. 1 +EG: the energy objectives (two-sided BCE against the harmonic
+  target + sparsity) on the extra items."""
+  config.loss_weights.energy = 1.0
+  config.loss_weights.sparsity = 1.0
+
+
+def _fine_tune(config: ml_collections.ConfigDict) -> None:
+  """Fig. 1 -FT: fine-tuned from the best Ref. checkpoint at 1/5 the LR."""
+  # Two-stage: start from the best Ref. checkpoint (pass its workdir with
+  # --config.train.init_checkpoint) and fine-tune at 1/5 of the LRs.
+  config.optim.encoder_lr /= 5
+  config.optim.decoder_lr /= 5
+
+
+def _urmp_t1(config: ml_collections.ConfigDict) -> None:
+  """Fig. 4 URMP-T1: Ref. trained on URMP-train minus URMP-T2."""
+  config.data.mixture.sources = ('urmp/train_t1',)
+
+
+def _urmp_t2(config: ml_collections.ConfigDict) -> None:
+  """Fig. 4 + T2: URMP-T2 (10 pieces), 8 items per batch, self-supervised
+  only."""
+  _add_self_supervised(config, 'urmp/train_t2', 8)
+
+
+def _chain(*steps: _variants.Variant) -> _variants.Variant:
+  """One variant: ``steps`` in order (a figure's combined settings)."""
+  def chained(config: ml_collections.ConfigDict) -> None:
+    for step in steps:
+      step(config)
+  return chained
 
 
 def _demo(config: ml_collections.ConfigDict) -> None:
@@ -191,3 +214,22 @@ def _demo(config: ml_collections.ConfigDict) -> None:
   config.eval.evaluation_sets = ('fluidsynth/test', 'synthetic_mixtures/test')
   config.eval.best_metric = 'fluidsynth/valid/f1'
   config.optim.plateau.metric = 'fluidsynth/valid/f1'
+
+
+VARIANTS: dict[str, _variants.Variant] = {
+    # Table 1 rows (the objectives).
+    **{row: _table_1_row(terms) for row, terms in TABLE_1.items()},
+    # Fig. 1 +NS-16 / +MN-16 / +FMA-16 and Fig. 3 MN-8 / MN-4 / MN-2.
+    **{name: _extra_items(*extra) for name, extra in EXTRA.items()},
+    # Fig. 1 +EG and -FT of the three 16-item sources.
+    **{f'{name}_{suffix}': _chain(_extra_items(*EXTRA[name]), step)
+       for name in ('ns16', 'mn16', 'fma16')
+       for suffix, step in (('eg', _energy_objectives), ('ft', _fine_tune))},
+    't1': _urmp_t1,  # Fig. 4 URMP-T1
+    't1_t2': _chain(_urmp_t1, _urmp_t2),  # Fig. 4 URMP-T1 + T2
+    't1_t2_eg': _chain(_urmp_t1, _urmp_t2, _energy_objectives),  # ... + EG
+    'demo': _demo,  # the CPU degeneration demonstration
+    'demo_eg': _chain(_demo, _energy_objectives),  # ... + the energy objectives
+}
+# One Table 1 row (the objectives) with at most one of the others (the data).
+_EXCLUSIVE = (tuple(TABLE_1), tuple(v for v in VARIANTS if v not in TABLE_1))

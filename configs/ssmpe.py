@@ -28,6 +28,9 @@ docs/experiments.md).
 Paper ablations: ``:energy`` (L_e), ``:timbre`` (L_t = L_e + timbre),
 ``:geometric`` (L_g = L_e + geometric).
 
+Variants combine with commas (e.g. ``:quick,energy``); ``:quick`` and
+``:paper`` are alternatives, and so are the three ablations.
+
 ``:paper`` trains on the real NSynth and evaluates on the paper's test sets
 (docs/datasets.md says where to get them and how to prepare them):
   python -m mpe_jax.main --config=configs/ssmpe.py:paper --workdir=runs/paper \
@@ -44,9 +47,12 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import config_dict
 
+from configs import _variants
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The SS-MPE paper configuration; ``arg`` selects a variant (see above)."""
+  """The SS-MPE paper configuration or the comma-separated variants of the
+  docstring."""
   config = ml_collections.ConfigDict()
   config.seed = 0  # root seed: model init, augmentation keys, data order
   config.system = 'salience'  # objective composer (mpe_jax.objectives.salience)
@@ -72,6 +78,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # --- model (mpe_jax.models.autoencoder)
   config.model = ml_collections.ConfigDict()
   config.model.variant = 'ssmpe'  # name only; the keys below define it
+  config.model.kind = 'autoencoder'  # mpe_jax.models.MODELS entry
   config.model.in_channels = 6  # = len(hcqt.harmonics)
   config.model.out_channels = 1  # salience logits
   config.model.n_bins = 440  # = hcqt.n_bins
@@ -227,52 +234,65 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # per octave; exact, docs/usage.md); 0: one per track length.
   config.eval.length_buckets = 3
 
-  _apply_variant(config, arg)
+  _variants.apply(config, arg, 'configs/ssmpe.py', VARIANTS,
+                  exclusive=(('quick', 'paper'),
+                             ('energy', 'timbre', 'geometric')))
   return config.lock()
 
 
-def _apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> None:
-  if not arg:
-    return
-  if arg == 'quick':
-    # U-Net skips (encoder features added to the decoder's, the Timbre-Trap
-    # ablation switch): through the 128-channel bottleneck alone the salience
-    # needs thousands of steps to form peaks; with the skips it forms them
-    # within ~100 CPU steps (docs/experiments.md).
-    config.model.skip_connections = True
-    config.data.train_source = 'synthetic'
-    config.data.excerpt_seconds = 1.0
-    config.data.eval_track_seconds = 6.0
-    config.data.eval_num_tracks = 6
-    config.train.batch_size = 4
-    config.train.num_steps = 150
-    config.train.log_every = 10
-    config.train.eval_every = 50
-    config.train.checkpoint_every = 50
-    config.train.early_stop_patience = 0
-    config.optim.encoder_lr = 1e-3
-    config.optim.decoder_lr = 1e-3
-    config.optim.plateau.patience = 2
-    config.eval.at_start = True
-    return
-  if arg == 'paper':
-    # The paper's data: NSynth train notes (audio only; prepared shards under
-    # data_dir or the raw download at dataset_dirs.nsynth), the NSynth-valid
-    # total loss for the plateau and best-checkpoint rules, its test sets.
-    config.data.train_source = 'mixture'
-    config.data.mixture.sources = ('nsynth/train',)
-    config.data.mixture.proportions = (1.0,)
-    config.data.mixture.use_labels = (False,)
-    config.eval.validation_sets = ('nsynth/valid',)
-    config.eval.evaluation_sets = ('bach10/test', 'su/test', 'trios/test',
-                                   'urmp/all', 'guitarset/test')
-    config.eval.best_metric = 'nsynth/valid/loss/total'
-    config.optim.plateau.metric = 'nsynth/valid/loss/total'
-    return
-  ablations = {'energy': (), 'timbre': ('timbre',),
-               'geometric': ('geometric',)}
-  if arg not in ablations:
-    raise ValueError(f'unknown configs/ssmpe.py variant {arg!r}; choose from '
-                     f"{['quick', 'paper'] + sorted(ablations)}")
-  for term in ('timbre', 'geometric'):
-    config.loss_weights[term] = 1.0 if term in ablations[arg] else 0.0
+
+def _quick(config: ml_collections.ConfigDict) -> None:
+  """The laptop run of the docstring (synthetic source, 150 steps)."""
+  # U-Net skips (encoder features added to the decoder's, the Timbre-Trap
+  # ablation switch): through the 128-channel bottleneck alone the salience
+  # needs thousands of steps to form peaks; with the skips it forms them
+  # within ~100 CPU steps (docs/experiments.md).
+  config.model.skip_connections = True
+  config.data.train_source = 'synthetic'
+  config.data.excerpt_seconds = 1.0
+  config.data.eval_track_seconds = 6.0
+  config.data.eval_num_tracks = 6
+  config.train.batch_size = 4
+  config.train.num_steps = 150
+  config.train.log_every = 10
+  config.train.eval_every = 50
+  config.train.checkpoint_every = 50
+  config.train.early_stop_patience = 0
+  config.optim.encoder_lr = 1e-3
+  config.optim.decoder_lr = 1e-3
+  config.optim.plateau.patience = 2
+  config.eval.at_start = True
+
+
+def _paper(config: ml_collections.ConfigDict) -> None:
+  """The paper's data: NSynth training, its validation and test sets."""
+  # NSynth train notes (audio only; prepared shards under data_dir or the
+  # raw download at dataset_dirs.nsynth), the NSynth-valid total loss for the
+  # plateau and best-checkpoint rules, its test sets.
+  config.data.train_source = 'mixture'
+  config.data.mixture.sources = ('nsynth/train',)
+  config.data.mixture.proportions = (1.0,)
+  config.data.mixture.use_labels = (False,)
+  config.eval.validation_sets = ('nsynth/valid',)
+  config.eval.evaluation_sets = ('bach10/test', 'su/test', 'trios/test',
+                                 'urmp/all', 'guitarset/test')
+  config.eval.best_metric = 'nsynth/valid/loss/total'
+  config.optim.plateau.metric = 'nsynth/valid/loss/total'
+
+
+def _ablation(terms: tuple[str, ...]) -> _variants.Variant:
+  """A paper ablation: the energy objectives plus ``terms`` of the timbre
+  and geometric ones."""
+  def ablation(config: ml_collections.ConfigDict) -> None:
+    for term in ('timbre', 'geometric'):
+      config.loss_weights[term] = 1.0 if term in terms else 0.0
+  return ablation
+
+
+VARIANTS: dict[str, _variants.Variant] = {
+    'quick': _quick,
+    'energy': _ablation(()),  # L_e
+    'timbre': _ablation(('timbre',)),  # L_t = L_e + timbre
+    'geometric': _ablation(('geometric',)),  # L_g = L_e + geometric
+    'paper': _paper,
+}

@@ -29,7 +29,8 @@ set, and its evaluation sets are 'bach10/test', 'su/test' and
 Bach10 81.2 / 84.2 / 82.6, 7.4; Su 52.0 / 53.0 / 51.4, 5.0; GuitarSet
 50.1 / 77.7 / 60.2, 4.0.
 
-Variants (paper Table 1 rows):
+Variants (paper Table 1 rows; ``:name``, comma-combined, e.g. ``:quick,film``;
+the unlabelled-audio rows are alternatives):
   (none)                        Timbre-Trap: L_rc + L_tr + L_cc
   :no_consistency               L_rc + L_tr
   :transcription_only           L_tr
@@ -54,6 +55,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from configs import _variants
+
 # Table 1 rows that add unlabelled corpora to every batch.
 _UNLABELLED_AUDIO_ROWS = {
     'guitarset_audio': ('guitarset/train', 'GuitarSet, players 00-04'),
@@ -63,7 +66,8 @@ _UNLABELLED_AUDIO_ROWS = {
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The Timbre-Trap paper configuration; ``arg`` selects a variant."""
+  """The Timbre-Trap paper configuration or the comma-separated variants of
+  the docstring."""
   config = ml_collections.ConfigDict()
   config.seed = 2  # root seed (the reference's): init, data order
   config.system = 'timbre_trap'  # mpe_jax.objectives.timbre_trap
@@ -91,6 +95,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # --- model (mpe_jax.models.autoencoder)
   config.model = ml_collections.ConfigDict()
   config.model.variant = 'timbre_trap'  # name only; the keys below define it
+  config.model.kind = 'autoencoder'  # mpe_jax.models.MODELS entry
   config.model.in_channels = 2  # real, imaginary (1 for 'magnitude_db')
   config.model.out_channels = 2  # real, imaginary (1 for 'magnitude_db')
   config.model.n_bins = 540  # = cqt.n_octaves * cqt.bins_per_octave
@@ -189,64 +194,93 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval.best_mode = 'max'
   config.eval.at_start = False  # also evaluate the untrained model
 
-  _apply_variant(config, arg)
+  _variants.apply(config, arg, 'configs/timbre_trap.py', VARIANTS,
+                  exclusive=(tuple(_UNLABELLED_AUDIO_ROWS),))
   return config.lock()
 
 
-def _apply_variant(config: ml_collections.ConfigDict, arg: str | None) -> None:
-  if not arg:
-    return
-  w, m, c = config.loss_weights, config.model, config.cqt
-  if arg == 'quick':
-    # CPU demonstration (docs/timbre_trap.md, "Experiments"): 0.5-s slices
-    # and excerpts (128 frames), batch 2, 60 steps, no consistency term (it
-    # costs half of a step and is ~1e-5 of the loss this early); the test
-    # mixtures are scored before and after training.
-    c.block_seconds = 0.5  # 128 frames per slice
-    w.consistency = 0.0
-    # U-Net skips (the paper's skip ablation): without them neither the
-    # reconstruction nor the salience takes shape within a CPU demonstration.
-    m.skip_connections = True
-    config.data.excerpt_seconds = 0.5
-    config.data.eval_track_seconds = 4.0
-    config.data.eval_num_tracks = 4
-    config.train.batch_size = 2
-    config.train.num_steps = 60
-    config.train.log_every = 10
-    config.train.eval_every = 60  # one validation, at the end
-    config.train.checkpoint_every = 30
-    config.optim.warmup_steps = 10
-    config.optim.plateau.patience = 2
-    config.eval.at_start = True
-  elif arg == 'no_consistency':
-    w.consistency = 0.0
-  elif arg == 'transcription_only':
-    w.consistency = 0.0
-    w.reconstruction = 0.0
-  elif arg in ('magnitude', 'magnitude_transcription_only'):
-    c.representation = 'magnitude_db'
-    m.in_channels = 1
-    m.out_channels = 1
-    w.consistency = 0.0
-    if arg == 'magnitude_transcription_only':
-      w.reconstruction = 0.0
-  elif arg == 'skip_connections':
-    m.skip_connections = True
-  elif arg == 'film':
-    m.film = True
-    m.switch_channel = False
-  elif arg in _UNLABELLED_AUDIO_ROWS:
+
+def _quick(config: ml_collections.ConfigDict) -> None:
+  """CPU demonstration (docs/timbre_trap.md, "Experiments")."""
+  # 0.5-s slices and excerpts (128 frames), batch 2, 60 steps, no
+  # consistency term (it costs half of a step and is ~1e-5 of the loss this
+  # early); the test mixtures are scored before and after training.
+  config.cqt.block_seconds = 0.5  # 128 frames per slice
+  config.loss_weights.consistency = 0.0
+  # U-Net skips (the paper's skip ablation): without them neither the
+  # reconstruction nor the salience takes shape within a CPU demonstration.
+  config.model.skip_connections = True
+  config.data.excerpt_seconds = 0.5
+  config.data.eval_track_seconds = 4.0
+  config.data.eval_num_tracks = 4
+  config.train.batch_size = 2
+  config.train.num_steps = 60
+  config.train.log_every = 10
+  config.train.eval_every = 60  # one validation, at the end
+  config.train.checkpoint_every = 30
+  config.optim.warmup_steps = 10
+  config.optim.plateau.patience = 2
+  config.eval.at_start = True
+
+
+def _no_consistency(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row L_rc + L_tr."""
+  config.loss_weights.consistency = 0.0
+
+
+def _transcription_only(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row L_tr."""
+  config.loss_weights.consistency = 0.0
+  config.loss_weights.reconstruction = 0.0
+
+
+def _magnitude(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row "Magnitude Rc. + Tr.": magnitude CQT in normalised dB,
+  sigmoid output, L_rc + L_tr."""
+  config.cqt.representation = 'magnitude_db'
+  config.model.in_channels = 1
+  config.model.out_channels = 1
+  config.loss_weights.consistency = 0.0
+
+
+def _magnitude_transcription_only(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row: the magnitude row with L_tr only."""
+  _magnitude(config)
+  config.loss_weights.reconstruction = 0.0
+
+
+def _skip_connections(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row: learnable weighted skip connections."""
+  config.model.skip_connections = True
+
+
+def _film(config: ml_collections.ConfigDict) -> None:
+  """Table 1 row: a FiLM layer before the decoder, no switch channel."""
+  config.model.film = True
+  config.model.switch_channel = False
+
+
+def _unlabelled_audio(source: str) -> _variants.Variant:
+  """Table 1 row + unlabelled audio: 8 labelled items + 8 of ``source``."""
+  def unlabelled_audio(config: ml_collections.ConfigDict) -> None:
     # Batch 16: the 8 labelled items of the other rows + 8 items of the
     # corpus's audio, without labels (reconstruction and consistency only).
     config.data.train_source = 'mixture'
-    config.data.mixture.sources = ('synthetic/train',
-                                   _UNLABELLED_AUDIO_ROWS[arg][0])
+    config.data.mixture.sources = ('synthetic/train', source)
     config.data.mixture.proportions = (8, 8)
     config.data.mixture.use_labels = (True, False)
     config.train.batch_size = 16
-  else:
-    raise ValueError(
-        f'unknown configs/timbre_trap.py variant {arg!r}; choose from '
-        "['quick', 'no_consistency', 'transcription_only', 'magnitude', "
-        "'magnitude_transcription_only', 'skip_connections', 'film', "
-        "'guitarset_audio', 'medleydb_audio', 'fma_audio']")
+  return unlabelled_audio
+
+
+VARIANTS: dict[str, _variants.Variant] = {
+    'quick': _quick,
+    'no_consistency': _no_consistency,
+    'transcription_only': _transcription_only,
+    'magnitude': _magnitude,
+    'magnitude_transcription_only': _magnitude_transcription_only,
+    'skip_connections': _skip_connections,
+    'film': _film,
+    **{row: _unlabelled_audio(source)
+       for row, (source, _) in _UNLABELLED_AUDIO_ROWS.items()},
+}
