@@ -1,4 +1,5 @@
-"""Command-line plumbing shared by ``transcribe``, ``evaluate`` and ``main``.
+"""Command-line plumbing shared by the commands (``transcribe``, ``evaluate``,
+``main``, ``pretrained``, ``resynthesize``, the pseudo-labellers).
 
 User errors end as one line on stderr (``<prog>: error: ...``) and a non-zero
 exit status; ``--verbose`` shows tracebacks. Each command defines its flags on

@@ -18,22 +18,28 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Sequence
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 from flax import nnx  # pylint: disable=g-import-not-at-top
 
-from mpe_jax import checkpointing, systems  # pylint: disable=g-import-not-at-top
+from mpe_jax import checkpointing, cli, systems  # pylint: disable=g-import-not-at-top
 from mpe_jax.evaluation import separation  # pylint: disable=g-import-not-at-top
 from mpe_jax.models import build_model  # pylint: disable=g-import-not-at-top
 from mpe_jax.objectives import timbre_trap  # pylint: disable=g-import-not-at-top
 
 OUTPUTS = ('reconstruction', 'timbreless')
+USAGE = """Resynthesize audio with a Timbre-Trap checkpoint.
+
+Usage: python -m mpe_jax.resynthesize --checkpoint=DIR --output_dir=DIR
+           AUDIO [AUDIO ...]
+"""
 
 
 class Resynthesizer:
@@ -63,7 +69,9 @@ class Resynthesizer:
     self.config = config
     self.cqt = system.make_frontend(config)
     self.sample_rate = int(config.cqt.sample_rate)
-    abstract = train_state.abstract_state(config)
+    # Onto this process's first device, whatever topology saved it.
+    abstract = train_state.abstract_state(
+        config, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
     self.params = checkpointing.restore_params_from(self.step_dir,
                                                     abstract).params
     graphdef = nnx.graphdef(nnx.eval_shape(
@@ -136,50 +144,61 @@ def resynthesize_files(resynthesizer: Resynthesizer, paths: list[str],
                             chunk_seconds=chunk_seconds) for p in paths]
 
 
-FLAGS = flags.FLAGS
+# -------------------------------------------------------------------- CLI ---
 
 
-def _define_flags() -> None:
-  """Command-line flags (defined only when run as a program, so that importing
-  this module next to other CLIs never clashes on flag names)."""
+def _define_flags():
+  fv = flags.FlagValues()
   flags.DEFINE_string('checkpoint', None, 'Timbre-Trap workdir, checkpoints '
-                      'dir or step dir.')
-  flags.DEFINE_string('output_dir', None, 'Directory for the written audio.')
+                      'dir or step dir.', flag_values=fv)
+  flags.DEFINE_string('output_dir', None, 'Directory for the written audio.',
+                      flag_values=fv)
   flags.DEFINE_enum('prefer', 'best', ['best', 'latest'], 'Checkpoint of a '
-                    'workdir to use.')
-  flags.DEFINE_bool('normalize', True, 'Peak-normalise the written audio.')
+                    'workdir to use.', flag_values=fv)
+  flags.DEFINE_bool('normalize', True, 'Peak-normalise the written audio.',
+                    flag_values=fv)
   flags.DEFINE_float('chunk_seconds', 30.0, 'Audio processed per model call '
-                     '(rounded to whole CQT slices).')
-  flags.DEFINE_bool('verbose', False, 'Show full tracebacks on errors.')
-  flags.mark_flags_as_required(['checkpoint', 'output_dir'])
+                     '(rounded to whole CQT slices).', flag_values=fv)
+  flags.DEFINE_bool('verbose', False, 'Tracebacks and library logs.',
+                    flag_values=fv)
+  return fv
 
 
-def main(argv):
-  paths = argv[1:]
-  if not paths:
-    raise app.UsageError('give at least one audio file.')
-  if not FLAGS.verbose:
-    logging.set_verbosity(logging.WARNING)  # checkpoint-library chatter
-  try:
+def run(argv: Sequence[str]) -> int:
+  """The command line; returns the exit status (0 or 2)."""
+  fv = _define_flags()
+
+  def body() -> int:
+    paths = cli.parse(fv, argv, USAGE)
+    if not fv.checkpoint or not fv.output_dir:
+      raise cli.UsageError('--checkpoint and --output_dir are required')
+    if not paths:
+      raise cli.UsageError('give at least one audio file')
+    with cli.quiet_logging(fv.verbose):
+      return command(paths)
+
+  def command(paths: list[str]) -> int:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
       raise FileNotFoundError(f'audio file(s) not found: {", ".join(missing)}')
-    resynth = Resynthesizer(FLAGS.checkpoint, prefer=FLAGS.prefer)
+    resynth = Resynthesizer(fv.checkpoint, prefer=fv.prefer)
     print(f'Restored {resynth.step_dir}', flush=True)
     for path in paths:
-      entry = resynthesize_file(resynth, path, FLAGS.output_dir,
-                                normalize=FLAGS.normalize,
-                                chunk_seconds=FLAGS.chunk_seconds)
+      entry = resynthesize_file(resynth, path, fv.output_dir,
+                                normalize=fv.normalize,
+                                chunk_seconds=fv.chunk_seconds)
       print(f'{path}: reconstruction SDR {entry["sdr"]:.2f} dB (filtered '
             f'{entry["sdr_filtered"]:.2f} dB) -> {entry["reconstruction"]}, '
             f'{entry["timbreless"]}', flush=True)
-  except (ValueError, OSError, checkpointing.CheckpointError) as e:
-    if FLAGS.verbose:
-      raise
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+    return cli.OK
+
+  return cli.run_command('mpe_jax.resynthesize', body,
+                         lambda: bool(fv['verbose'].value))
+
+
+def main() -> None:
+  sys.exit(run(sys.argv))
 
 
 if __name__ == '__main__':
-  _define_flags()
-  app.run(main)
+  main()

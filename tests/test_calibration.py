@@ -5,6 +5,7 @@ export writes the chosen threshold into the shipped config, and the
 command line calibrates on an evaluation set (the tiny trained run).
 """
 
+import importlib
 import os
 import subprocess
 import sys
@@ -110,8 +111,8 @@ def test_cli_bad_calibration_set_is_one_line(tiny_trained_run, tmp_path):
        '--calibrate_on=no_such/set'],
       cwd=ROOT, capture_output=True, text=True, check=False)
   err = done.stderr.strip().splitlines()
-  assert done.returncode == 1 and err[-1].startswith('Error: Unknown '
-                                                     'evaluation set'), err
+  assert done.returncode == 2 and err[-1].startswith(
+      'mpe_jax.pretrained: error: ValueError: Unknown evaluation set'), err
   assert not os.path.exists(os.path.join(tmp_path, 'tiny'))
 
 
@@ -126,9 +127,20 @@ def test_cli_refuses_to_calibrate_on_evaluation_sets(tiny_trained_run,
        f'--calibrate_on={set_name}'],
       cwd=ROOT, capture_output=True, text=True, check=False)
   err = done.stderr.strip().splitlines()
-  assert done.returncode == 1 and err[-1].startswith(
-      f'Error: {set_name} is an evaluation set: nothing is chosen on it.'), err
+  assert done.returncode == 2 and err[-1].startswith(
+      f'mpe_jax.pretrained: error: ValueError: {set_name} is an evaluation '
+      'set: nothing is chosen on it.'), err
   assert not os.path.exists(os.path.join(tmp_path, 'tiny'))
+
+
+def test_cli_unknown_model_is_one_line(tmp_path, capsys):
+  command = importlib.import_module('mpe_jax.pretrained.__main__')
+  code = command.run(['mpe_jax.pretrained',
+                      f'--check={tmp_path / "no_such_model"}'])
+  out, err = capsys.readouterr()
+  assert code == 2 and not out, err
+  assert err.count('\n') == 1 and err.startswith(
+      'mpe_jax.pretrained: error: PretrainedError: Shipped model '), err
 
 
 def test_validation_sets_may_select():

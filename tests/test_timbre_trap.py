@@ -388,6 +388,21 @@ def test_config_mismatches_are_one_line_errors():
     systems.get_system(config).validate(config)
 
 
+def test_resynthesize_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  from mpe_jax import resynthesize  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'tone.wav')
+  sf.write(path, np.zeros(2205, np.float32), 22050)
+  code = resynthesize.run(['mpe_jax.resynthesize',
+                           f'--checkpoint={tmp_path / "no_such_run"}',
+                           f'--output_dir={tmp_path / "out"}', path])
+  out, err = capsys.readouterr()
+  assert code == 2 and not out, err
+  assert err.count('\n') == 1 and err.startswith(
+      'mpe_jax.resynthesize: error: CheckpointError: '), err
+  assert not os.path.exists(tmp_path / 'out')
+
+
 # ------------------------------------------------ training + resynthesis
 
 

@@ -21,33 +21,51 @@ from collections.abc import Sequence
 import os
 import sys
 
-from absl import app
-from absl import flags
+from mpe_jax import cli
 
-_EXPORT = flags.DEFINE_string('export', '', 'A run (workdir or step dir).')
-_NAME = flags.DEFINE_string('name', '', 'Name of the shipped model.')
-_PREFER = flags.DEFINE_enum('prefer', 'best', ('best', 'latest'),
-                            'Which checkpoint of a workdir.')
-_CHECK = flags.DEFINE_string('check', '', 'Load and verify a shipped model.')
-_CALIBRATE_ON = flags.DEFINE_string(
-    'calibrate_on', '', 'Evaluation set on which to choose the peak threshold '
-    '(a validation set).')
-_THRESHOLDS = flags.DEFINE_list(
-    'thresholds', [], 'Thresholds of the calibration sweep (default: '
-    '0.05-0.70 in steps of 0.05).')
-_LOWS = flags.DEFINE_list(
-    'continue_thresholds', [str(x) for x in (0.15, 0.2, 0.25, 0.3)],
-    'Continuation thresholds (temporal hysteresis) the calibration also '
-    'tries under each threshold; empty: the threshold alone.')
-_ROOT = flags.DEFINE_string(
-    'root', '', 'Folder to export into (default: the package\'s '
-    'mpe_jax/pretrained).')
-_THRESHOLD = flags.DEFINE_float(
-    'threshold', None, 'Peak threshold to ship (default: the run\'s, or the '
-    'calibrated one).')
+USAGE = """Export a run's checkpoint as a shipped model, or check one.
+
+Usage: python -m mpe_jax.pretrained --export=RUN --name=NAME
+           [--calibrate_on=SET | --threshold=T]
+       python -m mpe_jax.pretrained --check=NAME
+"""
 
 
-def _calibrated_threshold(run: str, prefer: str, set_name: str,
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  fv = flags.FlagValues()
+  flags.DEFINE_string('export', '', 'A run (workdir or step dir).',
+                      flag_values=fv)
+  flags.DEFINE_string('name', '', 'Name of the shipped model.',
+                      flag_values=fv)
+  flags.DEFINE_enum('prefer', 'best', ('best', 'latest'),
+                    'Which checkpoint of a workdir.', flag_values=fv)
+  flags.DEFINE_string('check', '', 'Load and verify a shipped model.',
+                      flag_values=fv)
+  flags.DEFINE_string(
+      'calibrate_on', '', 'Evaluation set on which to choose the peak '
+      'threshold (a validation set).', flag_values=fv)
+  flags.DEFINE_list(
+      'thresholds', [], 'Thresholds of the calibration sweep (default: '
+      '0.05-0.70 in steps of 0.05).', flag_values=fv)
+  flags.DEFINE_list(
+      'continue_thresholds', [str(x) for x in (0.15, 0.2, 0.25, 0.3)],
+      'Continuation thresholds (temporal hysteresis) the calibration also '
+      'tries under each threshold; empty: the threshold alone.',
+      flag_values=fv)
+  flags.DEFINE_string(
+      'root', '', 'Folder to export into (default: the package\'s '
+      'mpe_jax/pretrained).', flag_values=fv)
+  flags.DEFINE_float(
+      'threshold', None, 'Peak threshold to ship (default: the run\'s, or '
+      'the calibrated one).', flag_values=fv)
+  flags.DEFINE_bool('verbose', False, 'Tracebacks and library logs.',
+                    flag_values=fv)
+  return fv
+
+
+def _calibrated_threshold(workdir: str, prefer: str, set_name: str,
                           thresholds: Sequence[float],
                           lows: Sequence[float]) -> tuple[float, float]:
   """(threshold, continuation threshold) of the best mean F1 on
@@ -56,7 +74,7 @@ def _calibrated_threshold(run: str, prefer: str, set_name: str,
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   from mpe_jax.evaluation import calibration  # pylint: disable=g-import-not-at-top
   pipeline.check_selection_set(set_name)  # before loading anything
-  predictor = inference.load_predictor(run, prefer=prefer)
+  predictor = inference.load_predictor(workdir, prefer=prefer)
   scores = calibration.sweep(predictor,
                              pipeline.eval_tracks(predictor.config, set_name),
                              thresholds or calibration.DEFAULT_GRID,
@@ -72,36 +90,47 @@ def _calibrated_threshold(run: str, prefer: str, set_name: str,
   return chosen
 
 
-def main(argv: Sequence[str]) -> None:
-  del argv
-  from mpe_jax import checkpointing  # pylint: disable=g-import-not-at-top
-  from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-  try:
-    if _CHECK.value:
-      pretrained.load(_CHECK.value)
-      directory = pretrained.model_dir(_CHECK.value)
-    elif _EXPORT.value and _NAME.value:
-      threshold, low = _THRESHOLD.value, None
-      if threshold is None and _CALIBRATE_ON.value:
+def run(argv: Sequence[str]) -> int:
+  """The command line; returns the exit status (0 or 2)."""
+  fv = _define_flags()
+
+  def body() -> int:
+    rest = cli.parse(fv, argv, USAGE)
+    if rest:
+      raise cli.UsageError(f'unexpected arguments {rest}')
+    if not fv.check and not (fv.export and fv.name):
+      raise cli.UsageError('give --export=RUN --name=NAME or --check=NAME')
+    with cli.quiet_logging(fv.verbose):
+      return command()
+
+  def command() -> int:
+    from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
+    if fv.check:
+      pretrained.load(fv.check)
+      directory = pretrained.model_dir(fv.check)
+    else:
+      threshold, low = fv.threshold, None
+      if threshold is None and fv.calibrate_on:
         threshold, low = _calibrated_threshold(
-            _EXPORT.value, _PREFER.value, _CALIBRATE_ON.value,
-            [float(t) for t in _THRESHOLDS.value],
-            [float(t) for t in _LOWS.value])
-      directory = pretrained.export(_EXPORT.value, _NAME.value,
-                                    prefer=_PREFER.value,
-                                    root=_ROOT.value or pretrained.ROOT,
+            fv.export, fv.prefer, fv.calibrate_on,
+            [float(t) for t in fv.thresholds],
+            [float(t) for t in fv.continue_thresholds])
+      directory = pretrained.export(fv.export, fv.name, prefer=fv.prefer,
+                                    root=fv.root or pretrained.ROOT,
                                     threshold=threshold,
                                     continue_threshold=low)
-    else:
-      sys.exit('Usage: python -m mpe_jax.pretrained --export=RUN --name=NAME '
-               '| --check=NAME')
-  except (pretrained.PretrainedError, checkpointing.CheckpointError,
-          ValueError) as error:
-    sys.exit(f'Error: {" ".join(str(error).split())}')
-  npz = os.path.join(directory, 'params.npz')
-  print(f'{directory}: params.npz {os.path.getsize(npz) / 1e6:.2f} MB, '
-        f'sha256 {pretrained.sha256_of(npz)}')
+    npz = os.path.join(directory, 'params.npz')
+    print(f'{directory}: params.npz {os.path.getsize(npz) / 1e6:.2f} MB, '
+          f'sha256 {pretrained.sha256_of(npz)}')
+    return cli.OK
+
+  return cli.run_command('mpe_jax.pretrained', body,
+                         lambda: bool(fv['verbose'].value))
+
+
+def main() -> None:
+  sys.exit(run(sys.argv))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  main()
