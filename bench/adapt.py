@@ -1,7 +1,8 @@
 r"""Test-time adaptation (``--adapt``): F1 before and after, per track.
 
   python bench/adapt.py [--checkpoint=NAME|DIR] [--sets=...] [--tracks=N]
-      [--adapt_seconds=30] [--json=out.json]
+      [--adapt_seconds=30] [--max_steps=N] [--guard=both|anchor|monitor|none]
+      [--json=out.json]
 
 For each evaluation set (default: 'gm_renders/expressive_valid', where the
 settings are chosen, then the held-out 'gm_renders/expressive_test' and
@@ -23,6 +24,7 @@ in the same run).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -51,6 +53,14 @@ def f1_of(predictor, audio: np.ndarray, track) -> float:
       predictor.frame_times(salience.shape[-1]), est)['f1']
 
 
+# Settings that switch the guards off: the L2 pull ('anchor') and the
+# degeneration monitor ('monitor': it never stops and keeps the last step).
+_NO_ANCHOR = {'anchor': 0.0}
+_NO_MONITOR = {'max_blank_rise': float('inf'), 'max_peak_drop': float('inf')}
+GUARDS = {'both': {}, 'anchor': _NO_MONITOR, 'monitor': _NO_ANCHOR,
+          'none': {**_NO_ANCHOR, **_NO_MONITOR}}
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--checkpoint', default=None,
@@ -60,11 +70,23 @@ def main() -> None:
   parser.add_argument('--tracks', type=int, default=0,
                       help='first N tracks of each set (0: all)')
   parser.add_argument('--adapt_seconds', type=float, default=30.0)
+  parser.add_argument('--max_steps', type=int, default=0,
+                      help='optimiser steps at most (0: the default; with '
+                      'a large --adapt_seconds, a budget that does not '
+                      'depend on the load of the machine)')
+  parser.add_argument('--guard', default='both', choices=sorted(GUARDS),
+                      help='the guards against degeneration to use: the L2 '
+                      'pull to the shipped weights, the monitor that keeps '
+                      'the last passing step, both, or none')
   parser.add_argument('--json', default='', help='also write every row here')
   args = parser.parse_args()
 
   predictor = inference.load_predictor(args.checkpoint)
-  settings = adapt.AdaptSettings(seconds=args.adapt_seconds)
+  settings = dataclasses.replace(adapt.AdaptSettings(
+      seconds=args.adapt_seconds), **GUARDS[args.guard])
+  if args.max_steps:
+    settings = dataclasses.replace(settings, max_steps=args.max_steps)
+  print(f'guard: {args.guard}; settings: {settings}', flush=True)
   rows = []
   for set_name in args.sets.split(','):
     tracks = eval_sets.eval_tracks(predictor.config, set_name)
