@@ -236,6 +236,50 @@ def cpu_allocator_hint(backend: str, local_batch: int, ld_preload: str
           f'(docs/scaling.md).')
 
 
+def _start_state(config: ml_collections.ConfigDict,
+                 tx: optax.GradientTransformation, mesh: jax.sharding.Mesh,
+                 ckpt: checkpointing.Checkpointer) -> TrainState:
+  """The run's state, replicated over ``mesh``: the newest readable
+  checkpoint of the run; else fresh, with the parameters of
+  ``config.train.init_checkpoint`` when set (a shipped model's name or
+  folder, a model with fewer residual blocks taking the matching ones, or a
+  run's checkpoint); else a random initialisation."""
+  abstract_state = train_state_lib.abstract_state(
+      config, parallel.replicated(mesh))
+  restored = ckpt.restore_latest(abstract_state)
+  if restored is not None:
+    logging.info('Resuming from %s at step %d.', ckpt.latest.directory,
+                 restored[1])
+    return restored[0]
+  # Eager init (one small program per parameter shape) compiles much faster
+  # on CPU than one jitted init; then replicate over the mesh.
+  state = parallel.replicate(init_train_state(config, tx)[1], mesh)
+  init = config.train.init_checkpoint
+  if not init:
+    return state
+  from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
+  if not os.path.exists(init) and init in pretrained.available():
+    init = pretrained.model_dir(init)  # a shipped model's name
+  if pretrained.is_model_dir(init):
+    # A shipped model's folder (its params.npz, checked by its hash).
+    source, params = pretrained.load(init)
+    if transfer.differs(source.model, config.model):
+      params = transfer.carried_params(params, source.model,
+                                       jax.device_get(state.params),
+                                       config.model)
+      logging.info('Kept the residual blocks %s of %s (it has %s).',
+                   config.model.residual_dilations, init,
+                   source.model.get('residual_dilations') or 'all')
+    state = state.replace(params=parallel.replicate(params, mesh))
+    step_dir = init
+  else:
+    step_dir = checkpointing.find_checkpoint(init)
+    loaded = checkpointing.restore_params_from(step_dir, abstract_state)
+    state = state.replace(params=loaded.params)
+  logging.info('Initialised parameters from %s.', step_dir)
+  return state
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
                        ) -> dict[str, Any]:
   """Trains ``config`` in ``workdir`` (resuming if possible), then evaluates.
@@ -256,48 +300,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   frontend = system.make_frontend(config)
   tx, scheds = build_optimizer(config)
 
-  # --- train state: resume > init checkpoint > fresh, created sharded.
-  repl = parallel.replicated(mesh)
-
-  def _init():
-    return init_train_state(config, tx)[1]
-
   graphdef = nnx.graphdef(nnx.eval_shape(
       lambda: build_model(config.model, jax.random.key(0, impl=PRNG_IMPL))))
-  abstract_state = train_state_lib.abstract_state(config, repl)
   ckpt = checkpointing.Checkpointer(workdir)
-  restored = ckpt.restore_latest(abstract_state)
-  if restored is not None:
-    state, start = restored
-    logging.info('Resuming from %s at step %d.', ckpt.latest.directory, start)
-  else:
-    # Eager init (one small program per parameter shape) compiles much faster
-    # on CPU than one jitted init; then replicate over the mesh.
-    state = parallel.replicate(_init(), mesh)
-    if config.train.init_checkpoint:
-      from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-      init = config.train.init_checkpoint
-      if not os.path.exists(init) and init in pretrained.available():
-        init = pretrained.model_dir(init)  # a shipped model's name
-      if pretrained.is_model_dir(init):
-        # A shipped model's folder (its params.npz, checked by its hash);
-        # a model with fewer residual blocks takes the matching ones.
-        source, params = pretrained.load(init)
-        if transfer.differs(source.model, config.model):
-          params = transfer.carried_params(params, source.model,
-                                           jax.device_get(state.params),
-                                           config.model)
-          logging.info('Kept the residual blocks %s of %s (it has %s).',
-                       config.model.residual_dilations, init,
-                       source.model.get('residual_dilations') or 'all')
-        state = state.replace(params=parallel.replicate(params, mesh))
-        step_dir = init
-      else:
-        step_dir = checkpointing.find_checkpoint(config.train.init_checkpoint)
-        loaded = checkpointing.restore_params_from(step_dir, abstract_state)
-        state = state.replace(params=loaded.params)
-      logging.info('Initialised parameters from %s.', step_dir)
-    start = 0
+  state = _start_state(config, tx, mesh, ckpt)
   start = int(state.step)
   logging.info('Model %s: %d parameters; global batch %d (%d per process, '
                '%d devices).', config.model.variant,
@@ -446,7 +452,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   ckpt.wait()
 
   # --- final evaluation with the best checkpoint (or the last state).
-  best = ckpt.restore_best(abstract_state)
+  best = ckpt.restore_best(train_state_lib.abstract_state(
+      config, parallel.replicated(mesh)))
   params = best[0].params if best is not None else state.params
   results['checkpoint'] = ('best step %d' % best[1] if best is not None
                            else 'last step %d' % int(state.step))
