@@ -1,4 +1,4 @@
-"""The recipes of the second shipped model, ``gm_joint_v2`` (``:lean``), and
+"""The recipes of the second shipped model, ``gm_joint_v2`` (``:distill``), and
 of the candidates it was chosen from.
 
 The v1 recipe (``configs/pretrained.py``: the ISMIR 2025 'total' row, the
@@ -13,7 +13,7 @@ are evaluation only (no Bach chorale is read by any training or validation
 set).
 
 Variants (compared in docs/pretrained.md; the shipped model's lineage is
-finetune -> fast -> lean, each from the previous one's exported best
+finetune -> fast -> lean -> distill, each from the previous one's exported best
 checkpoint, ``--config.train.init_checkpoint``; its model card has the
 commands):
   compact   the v1 architecture trained from scratch on the new mixture;
@@ -27,17 +27,16 @@ commands):
             hears recorded drum kits ('drum_kits/train') in the percussion
             term;
   lean      'fast' without the residual block of level 1 (219 bins, the
-            costliest one left): one block at levels 2 and 3 only (the
-            shipped gm_joint_v2);
+            costliest one left): one block at levels 2 and 3 only;
   thin      'lean' without the residual block of level 3 (53 bins, 32
             channels): one block, at level 2 (108 bins, 16 channels);
   bare      'fast' without any residual block: strided convolutions, the
             latent and the U-Net skips only;
-  distill   'thin' started from gm_joint_v2 (its level-2 blocks are kept)
-            and trained with a teacher: the salience of a larger trained
+  distill   'thin' trained with a teacher: the salience of a larger trained
             model (``--config.teacher.checkpoint``, required; the study used
             the exported 'finetune' candidate) is a second target beside
             the labels (``loss_weights.distill``, ``mpe_jax/teacher.py``);
+            started from the 'lean' export (shipped as gm_joint_v2);
   quick     40 steps of 'compact' (a smoke test of the recipe).
 
 Run (prepare once, then train; rerunning resumes):
@@ -95,8 +94,10 @@ def _pruned(dilations: tuple[tuple[int, ...], ...],
 
 
 def _distill(config: ml_collections.ConfigDict) -> None:
-  """'thin' from gm_joint_v2 with a teacher (``--config.teacher.checkpoint``)."""
-  _pruned(PRUNED['thin'], init='gm_joint_v2')(config)
+  """'thin' with a teacher (``--config.teacher.checkpoint``); gm_joint_v2 was
+  started from the lean export (``--config.train.init_checkpoint``, its model
+  card has the commands)."""
+  _pruned(PRUNED['thin'])(config)
   config.loss_weights.distill = 1.0
 
 
