@@ -76,6 +76,17 @@ def quiet_logging(verbose: bool):
       py_logging.getLogger(name).setLevel(level)
 
 
+def require(fv: flags.FlagValues, *names: str) -> None:
+  """A ``UsageError`` naming every flag of ``names`` when any is unset
+  ('--a and --b are required')."""
+  if all(fv[name].value for name in names):
+    return
+  flags_ = [f'--{name}' for name in names]
+  listed = (flags_[0] if len(flags_) == 1
+            else f'{", ".join(flags_[:-1])} and {flags_[-1]}')
+  raise UsageError(f'{listed} {"is" if len(flags_) == 1 else "are"} required')
+
+
 def run_command(prog: str, body: Callable[[], int], verbose: Callable[[], bool]
                 ) -> int:
   """Runs ``body``; user errors become one line on stderr and status 2."""

@@ -242,8 +242,7 @@ def run(argv: Sequence[str]) -> int:
   def command(rest: list[str]) -> int:
     if rest:
       raise cli.UsageError(f'unexpected arguments {rest}')
-    if not fv.dataset:
-      raise cli.UsageError('--dataset is required')
+    cli.require(fv, 'dataset')
     if not fv.checkpoint and not fv.pred_dir:
       raise cli.UsageError('give --checkpoint or --pred_dir')
     if fv.pred_dir and not fv.checkpoint and fv.config is None:

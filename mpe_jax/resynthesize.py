@@ -170,8 +170,7 @@ def run(argv: Sequence[str]) -> int:
 
   def body() -> int:
     paths = cli.parse(fv, argv, USAGE)
-    if not fv.checkpoint or not fv.output_dir:
-      raise cli.UsageError('--checkpoint and --output_dir are required')
+    cli.require(fv, 'checkpoint', 'output_dir')
     if not paths:
       raise cli.UsageError('give at least one audio file')
     with cli.quiet_logging(fv.verbose):

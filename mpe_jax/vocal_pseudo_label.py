@@ -174,9 +174,7 @@ def run(argv: Sequence[str]) -> int:
     rest = cli.parse(fv, argv, USAGE)
     if rest:
       raise cli.UsageError(f'unexpected arguments {rest}')
-    if not fv.checkpoint or not fv.sets or not fv.output_dir:
-      raise cli.UsageError('--checkpoint, --sets and --output_dir are '
-                           'required')
+    cli.require(fv, 'checkpoint', 'sets', 'output_dir')
     with cli.quiet_logging(fv.verbose):
       return command()
 

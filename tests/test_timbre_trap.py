@@ -403,6 +403,16 @@ def test_resynthesize_cli_missing_checkpoint_is_one_line(tmp_path, capsys):
   assert not os.path.exists(tmp_path / 'out')
 
 
+def test_resynthesize_cli_names_its_required_flags(tmp_path, capsys):
+  from mpe_jax import resynthesize  # pylint: disable=g-import-not-at-top
+  code = resynthesize.run(['mpe_jax.resynthesize',
+                           f'--checkpoint={tmp_path}', 'x.wav'])
+  _, err = capsys.readouterr()
+  assert code == 2
+  assert err == ('mpe_jax.resynthesize: error: --checkpoint and --output_dir '
+                 'are required (see --help)\n'), err
+
+
 # ------------------------------------------------ training + resynthesis
 
 
