@@ -286,8 +286,7 @@ def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
   # shipped model does not need).
   from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
 
-  if checkpoint is None or pretrained.is_model_dir(os.fspath(checkpoint)) or (
-      not os.path.exists(checkpoint) and checkpoint in pretrained.available()):
+  if checkpoint is None or pretrained.model_folder(checkpoint) is not None:
     name = pretrained.DEFAULT if checkpoint is None else os.fspath(checkpoint)
     config, params = pretrained.load(name)
     directory = name if os.path.isdir(name) else pretrained.model_dir(name)

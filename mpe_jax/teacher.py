@@ -17,7 +17,6 @@ never checkpointed with the run); its forward pass is outside the gradient.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Callable, Mapping
 
 import jax
@@ -40,11 +39,10 @@ class Teacher:
 def _load(checkpoint: str) -> tuple[ml_collections.ConfigDict, Any, str]:
   # Deferred: the shipped-model loader sits above training.
   from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(checkpoint) and checkpoint in pretrained.available():
-    checkpoint = pretrained.model_dir(checkpoint)
-  if pretrained.is_model_dir(checkpoint):
-    config, params = pretrained.load(checkpoint)
-    return config, params, checkpoint
+  folder = pretrained.model_folder(checkpoint)
+  if folder is not None:
+    config, params = pretrained.load(folder)
+    return config, params, folder
   return train_state.restore_run(checkpoint, prefer='best')
 
 

@@ -258,10 +258,10 @@ def _start_state(config: ml_collections.ConfigDict,
   if not init:
     return state
   from mpe_jax import pretrained  # pylint: disable=g-import-not-at-top
-  if not os.path.exists(init) and init in pretrained.available():
-    init = pretrained.model_dir(init)  # a shipped model's name
-  if pretrained.is_model_dir(init):
+  folder = pretrained.model_folder(init)
+  if folder is not None:
     # A shipped model's folder (its params.npz, checked by its hash).
+    init = folder
     source, params = pretrained.load(init)
     if transfer.differs(source.model, config.model):
       params = transfer.carried_params(params, source.model,

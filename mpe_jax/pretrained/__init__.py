@@ -58,6 +58,16 @@ def is_model_dir(path: str) -> bool:
              for f in ('params.npz', 'params.sha256'))
 
 
+def model_folder(spec: str) -> str | None:
+  """The shipped-model folder ``spec`` names: a shipped model's name (that is
+  not also a path) or a folder ``is_model_dir`` accepts; None for anything
+  else (a training run's workdir or checkpoint)."""
+  spec = os.fspath(spec)
+  if not os.path.exists(spec) and spec in available():
+    return model_dir(spec)
+  return spec if is_model_dir(spec) else None
+
+
 def sha256_of(path: str) -> str:
   digest = hashlib.sha256()
   with open(path, 'rb') as f:
