@@ -39,6 +39,16 @@ commands):
             started from the 'lean' export (shipped as gm_joint_v2);
   quick     40 steps of 'compact' (a smoke test of the recipe).
 
+The equal-budget study (docs/pretrained.md): each recipe trained from a random
+initialisation for the same CPU budget (``config.train.cpu_budget_hours``,
+process CPU time) on the same mixture and drum kits, with no early stop, then
+calibrated on 'expressive_valid' and scored with ``bench/accuracy.py``:
+  budget_compact          the v1 architecture and objectives;
+  budget_thin             the 'thin' architecture, the same objectives;
+  budget_thin_supervised  'thin' with the supervised term only (no timbre,
+                          percussion or geometric term: cheaper steps, more
+                          of them in the budget).
+
 Run (prepare once, then train; rerunning resumes):
   python -m data_pipelines.prepare --dataset=gm_renders \\
       --data_dir=data/prepared --splits=train,expressive_train
@@ -101,6 +111,31 @@ def _distill(config: ml_collections.ConfigDict) -> None:
   config.loss_weights.distill = 1.0
 
 
+# CPU-hours of each recipe of the equal-budget study.
+BUDGET_HOURS = 1.0
+
+
+def _budget(dilations: tuple[tuple[int, ...], ...] | None,
+            supervised_only: bool = False
+            ) -> Callable[[ml_collections.ConfigDict], None]:
+  """A recipe of the equal-budget study: from scratch, ``BUDGET_HOURS`` of
+  CPU time, the architecture ``dilations`` (None: v1's), the v1 objectives
+  or the supervised term alone."""
+  def budget(config: ml_collections.ConfigDict) -> None:
+    if dilations is not None:
+      config.model.residual_dilations = dilations
+    config.data.drum_source = 'drum_kits/train'
+    config.train.cpu_budget_hours = BUDGET_HOURS
+    config.train.early_stop_patience = 0  # the budget ends every run
+    if supervised_only:
+      for term in ('timbre', 'percussion', 'geometric'):
+        config.loss_weights[term] = 0.0
+    # The held-out sets are scored after calibration (bench/accuracy.py);
+    # the run's own final table is of the selection set.
+    config.eval.evaluation_sets = ('gm_renders/expressive_valid',)
+  return budget
+
+
 def _quick(config: ml_collections.ConfigDict) -> None:
   """The v1 recipe's quick loop, evaluated on one set."""
   config.eval.evaluation_sets = ('gm_renders/expressive_test',)
@@ -112,6 +147,9 @@ VARIANTS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
     **{name: _pruned(dilations) for name, dilations in PRUNED.items()},
     'distill': _distill,
     'quick': _quick,
+    'budget_compact': _budget(None),
+    'budget_thin': _budget(PRUNED['thin']),
+    'budget_thin_supervised': _budget(PRUNED['thin'], supervised_only=True),
 }
 
 

@@ -170,6 +170,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.eval_every = 250  # steps between validations
   config.train.checkpoint_every = 250  # steps between 'latest' checkpoints
   config.train.early_stop_patience = 58  # validations w/o best improvement
+  # Stop (validate, checkpoint, evaluate) once the run has spent this many
+  # CPU-hours of process CPU time on training, resumes included, validation
+  # left out (mpe_jax/cpu_budget.py; equal-cost comparisons); 0 = no budget.
+  config.train.cpu_budget_hours = 0.0
   # CPU devices (the CPU backend only; accelerators are unaffected): 0 = one
   # per core, as many as divide the batch (data parallel over the cores:
   # faster than one device on 2 cores, docs/scaling.md); n = exactly n.

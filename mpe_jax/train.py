@@ -24,7 +24,7 @@ import optax
 from absl import logging
 from flax import nnx
 
-from mpe_jax import checkpointing, parallel, schedules, systems
+from mpe_jax import checkpointing, cpu_budget, parallel, schedules, systems
 from mpe_jax.bucketing import BUCKETS_PER_OCTAVE, BucketedSalience
 # The evaluation loop lives in evaluation_loop; its names stay importable
 # from here.
@@ -80,6 +80,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
   parallel.check_cpu_devices(int(config.train.get('cpu_devices', 0)))
+  if float(config.train.get('cpu_budget_hours', 0.0)) < 0:
+    raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
+                     'budget).')
   if config.model.compute_dtype not in COMPUTE_DTYPES:
     raise ValueError(f'config.model.compute_dtype must be one of '
                      f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')
@@ -393,6 +396,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   # --- the loop.
   last_good = ckpt.latest_step()
   stopped_early = False
+  clock = cpu_budget.CpuClock(workdir,
+                              float(config.train.get('cpu_budget_hours', 0.0)))
+  budget_spent = clock.reached()
+  if budget_spent:
+    logging.info('The CPU budget (%.2f h) was spent before step %d.',
+                 clock.budget_seconds / 3600, start)
   batches = pipeline.train_batches(config, start_step=start,
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())
@@ -401,7 +410,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   with parallel.PreemptionWatch() as preempt, _progress(
       config.train.num_steps, start) as bar, _finish_saves_on_error(ckpt):
     step = start
-    while step < config.train.num_steps:
+    while step < config.train.num_steps and not budget_spent:
       batch = parallel.to_global(next(batches), mesh)
       state, metrics = train_step(state, batch)
       window.push(metrics)
@@ -418,22 +427,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         scalars['perf/examples_per_sec'] = (steps_timed *
                                             config.train.batch_size / dt)
         t0, steps_timed = time.perf_counter(), 0
+        # Process 0's clock decides, so every process stops at one step.
+        cpu = parallel.broadcast_from_first({'cpu': clock.spent()})['cpu']
+        scalars['perf/cpu_hours'] = cpu / 3600
+        budget_spent = clock.reached(cpu)
         writer.write(step, scalars)
         if bar is not None:
           bar.set_postfix(loss=f'{scalars["loss/total"]:.4g}')
-      if step % config.train.eval_every == 0:
-        val = validate(step, state.params)
+      if step % config.train.eval_every == 0 or budget_spent:
+        with clock.paused():  # validation is not charged to the budget
+          val = validate(step, state.params)
         state, improved, stop = _after_validation(config, state, val)
         state = parallel.replicate(state, mesh)  # host-updated scalars
         if improved:
           ckpt.save_best(step, state, config)
         stopped_early = stop
       if (step % config.train.checkpoint_every == 0 or preempted
-          or stopped_early or step == config.train.num_steps):
+          or stopped_early or budget_spent
+          or step == config.train.num_steps):
         # Every metric, norm/param included: a finite loss can still come
         # with parameters an overflowing update made non-finite.
         _check_finite(step, host_scalars(metrics), last_good)
         ckpt.save_latest(step, state, config)
+        if jax.process_index() == 0:
+          clock.record(step)
         last_good = step
       if preempted:
         ckpt.wait()
@@ -447,6 +464,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
         logging.info('Early stop at step %d: %s did not improve for %d '
                      'validations.', step, config.eval.best_metric,
                      config.train.early_stop_patience)
+        break
+      if budget_spent:
+        logging.info('CPU budget spent at step %d: %.3f of %.2f CPU-hours.',
+                     step, clock.spent() / 3600, clock.budget_seconds / 3600)
         break
   batches.close()
   ckpt.wait()

@@ -45,9 +45,17 @@ def test_two_steps_then_resume(tmp_path):
   assert checkpointing.read_checkpoint_config(step_dir)['model']['variant'] \
       == 'ssmpe'
   assert os.path.isdir(os.path.join(workdir, 'checkpoints', 'best', '2'))
+  spent = json.load(open(os.path.join(workdir, 'cpu_time.json')))
+  assert spent['step'] == 2 and spent['cpu_seconds'] > 0
+  assert train_lines[-1]['perf/cpu_hours'] > 0
 
-  # Resume: the same command with more steps continues at step 2.
-  config = run_config(3)
+  # Resume: the same command continues at step 2; a CPU budget already
+  # spent by step 3 stops the run there (validated, checkpointed, evaluated)
+  # although 5 steps were asked for.
+  config = run_config(5)
+  with config.unlocked():
+    # Spent as soon as step 3 has taken a millisecond of CPU.
+    config.train.cpu_budget_hours = (spent['cpu_seconds'] + 1e-3) / 3600
   tx, _ = train.build_optimizer(config)
   abstract = jax.eval_shape(lambda: train.init_train_state(config, tx)[1])
   before = checkpointing.restore_params_from(step_dir, abstract)
@@ -55,12 +63,24 @@ def test_two_steps_then_resume(tmp_path):
   train.train_and_evaluate(config, workdir)
   lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   assert [l['step'] for l in lines if 'loss/total' in l] == [1, 2, 3]
+  assert any('val/synthetic_mixtures/valid/f1' in l and l['step'] == 3
+             for l in lines)
+  resumed = json.load(open(os.path.join(workdir, 'cpu_time.json')))
+  assert resumed['step'] == 3
+  assert resumed['cpu_seconds'] > spent['cpu_seconds']  # carried, then added
   after = checkpointing.restore_params_from(
       checkpointing.find_checkpoint(workdir, prefer='latest'), abstract)
   assert int(after.step) == 3
   # Restored state was used: the optimizer's step count continued.
   assert not np.allclose(jax.tree.leaves(before.params)[0],
                          jax.tree.leaves(after.params)[0])
+
+  # Rerun with the budget spent: no step, the best checkpoint evaluated.
+  os.remove(os.path.join(workdir, 'eval.json'))
+  train.train_and_evaluate(config, workdir)
+  lines = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert [l['step'] for l in lines if 'loss/total' in l] == [1, 2, 3]
+  assert os.path.exists(os.path.join(workdir, 'eval.json'))
 
 
 def test_nan_guard_names_the_step():

@@ -1,0 +1,70 @@
+"""Training budgets in CPU-hours: the CPU time a run has spent, across resumes.
+
+A run's cost on a CPU is its process CPU time (every thread: XLA's, tf.data's,
+the host's), not its wall time, which depends on what else shares the cores.
+Validation is not training: time spent inside ``paused()`` is left out, so
+that recipes with cheaper steps (more steps, hence more validations, in the
+same budget) are not charged for how often they are watched.
+``CpuClock`` adds this process's CPU time to what earlier processes of the same
+run had spent when they last saved a checkpoint (``WORKDIR/cpu_time.json``,
+written beside each 'latest' checkpoint), so that a budget
+(``config.train.cpu_budget_hours``) means the same after a resume. Work after
+the last checkpoint of a killed run is redone and counted again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from typing import Iterator
+
+FILENAME = 'cpu_time.json'
+
+
+class CpuClock:
+  """CPU seconds spent by the run in ``workdir`` (this process and earlier)."""
+
+  def __init__(self, workdir: str, budget_hours: float = 0.0):
+    if budget_hours < 0:
+      raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
+                       f'budget), got {budget_hours}.')
+    self.path = os.path.join(workdir, FILENAME)
+    self.budget_seconds = float(budget_hours) * 3600.0
+    self.carried = 0.0
+    if os.path.exists(self.path):
+      try:
+        with open(self.path) as f:
+          self.carried = float(json.load(f)['cpu_seconds'])
+      except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'{self.path} is unreadable ({e}); delete it to '
+                         'count CPU time from zero.') from e
+    self._start = time.process_time()
+    self._left_out = 0.0
+
+  def spent(self) -> float:
+    """CPU seconds spent so far (carried + this process, pauses left out)."""
+    return self.carried + time.process_time() - self._start - self._left_out
+
+  @contextlib.contextmanager
+  def paused(self) -> Iterator[None]:
+    """Leaves the CPU time of the block out of the count."""
+    start = time.process_time()
+    try:
+      yield
+    finally:
+      self._left_out += time.process_time() - start
+
+  def reached(self, spent: float | None = None) -> bool:
+    """Whether the budget (if any) is spent."""
+    spent = self.spent() if spent is None else spent
+    return self.budget_seconds > 0 and spent >= self.budget_seconds
+
+  def record(self, step: int, spent: float | None = None) -> None:
+    """Writes the CPU time spent up to ``step`` (atomically)."""
+    spent = self.spent() if spent is None else spent
+    tmp = self.path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump({'step': int(step), 'cpu_seconds': spent}, f)
+    os.replace(tmp, self.path)
