@@ -76,14 +76,24 @@ def _encode(audio: np.ndarray, frames: np.ndarray, bins: np.ndarray,
   return buffer.getvalue()
 
 
+# Reading a .npy header parses it with ``ast.literal_eval``; on CPython 3.11,
+# two threads in the AST constructor at once can fail with 'SystemError: AST
+# constructor recursion depth mismatch' (python/cpython gh-106905), which
+# killed a training run whose tf.data threads decoded chunks of three sources.
+# Chunks are decoded one at a time (a chunk takes microseconds).
+_DECODE_LOCK = threading.Lock()
+
+
 def _decode(record: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  with np.load(io.BytesIO(record), allow_pickle=False) as payload:
+  with _DECODE_LOCK, np.load(io.BytesIO(record),
+                             allow_pickle=False) as payload:
     audio = payload['audio']
-    if audio.dtype.kind == 'i':
-      audio = audio.astype(np.float32) / np.float32(_INT16_SCALE)
-    return (audio.astype(np.float32, copy=False),
-            payload['label_frames'].astype(np.int64),
-            payload['label_bins'].astype(np.int64))
+    frames = payload['label_frames']
+    bins = payload['label_bins']
+  if audio.dtype.kind == 'i':
+    audio = audio.astype(np.float32) / np.float32(_INT16_SCALE)
+  return (audio.astype(np.float32, copy=False), frames.astype(np.int64),
+          bins.astype(np.int64))
 
 
 class Writer:

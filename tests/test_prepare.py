@@ -165,3 +165,37 @@ def test_command_line(tmp_path):
   assert result.returncode == 1
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('Error: Su (su) not found') and missing in last
+
+
+def test_chunks_are_decoded_one_at_a_time(monkeypatch):
+  """The .npy header parser is not thread-safe on CPython 3.11 (a spurious
+  SystemError killed a training run): concurrent decodes must not overlap."""
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  record = prepared._encode(np.zeros(512, np.float32), np.array([1, 2]),
+                            np.array([3, 4]), 'int16')
+  inside, most = [0], [0]
+  count = threading.Lock()
+  real_load = np.load
+
+  def slow_load(*args, **kwargs):
+    with count:
+      inside[0] += 1
+      most[0] = max(most[0], inside[0])
+    time.sleep(0.01)  # long enough for the other threads to arrive
+    with count:
+      inside[0] -= 1
+    return real_load(*args, **kwargs)
+
+  monkeypatch.setattr(prepared.np, 'load', slow_load)
+  results = []
+  threads = [threading.Thread(target=lambda: results.append(
+      prepared._decode(record))) for _ in range(6)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert most[0] == 1 and len(results) == 6
+  audio, frames, bins = results[0]
+  assert audio.dtype == np.float32 and audio.shape == (512,)
+  assert frames.tolist() == [1, 2] and bins.tolist() == [3, 4]
