@@ -399,6 +399,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   clock = cpu_budget.CpuClock(workdir,
                               float(config.train.get('cpu_budget_hours', 0.0)))
   budget_spent = clock.reached()
+  if clock.budget_seconds and not budget_spent:
+    logging.info('CPU budget: %.3f of %.2f CPU-hours spent before step %d.',
+                 clock.spent() / 3600, clock.budget_seconds / 3600, start)
   if budget_spent:
     logging.info('The CPU budget (%.2f h) was spent before step %d.',
                  clock.budget_seconds / 3600, start)
