@@ -26,14 +26,17 @@ FILENAME = 'cpu_time.json'
 class CpuClock:
   """CPU seconds spent by the run in ``workdir`` (this process and earlier)."""
 
-  def __init__(self, workdir: str, budget_hours: float = 0.0):
+  def __init__(self, workdir: str, budget_hours: float = 0.0, *,
+               resumed: bool = True):
+    """``resumed``: whether the run continues from a checkpoint (else the
+    record of an earlier run in ``workdir`` is ignored and overwritten)."""
     if budget_hours < 0:
       raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
                        f'budget), got {budget_hours}.')
     self.path = os.path.join(workdir, FILENAME)
     self.budget_seconds = float(budget_hours) * 3600.0
     self.carried = 0.0
-    if os.path.exists(self.path):
+    if resumed and os.path.exists(self.path):
       try:
         with open(self.path) as f:
           self.carried = float(json.load(f)['cpu_seconds'])

@@ -29,6 +29,10 @@ def test_clock_counts_this_process_and_carries_over(tmp_path):
   assert resumed.carried == pytest.approx(saved['cpu_seconds'])
   assert resumed.reached()
   assert not cpu_budget.CpuClock(str(tmp_path), budget_hours=1.0).reached()
+  # A fresh run in the same folder starts from zero.
+  fresh = cpu_budget.CpuClock(str(tmp_path), budget_hours=spent / 3600,
+                              resumed=False)
+  assert fresh.carried == 0.0 and not fresh.reached()
 
 
 def test_paused_blocks_are_left_out(tmp_path):
