@@ -6,10 +6,12 @@ Validation is not training: time spent inside ``paused()`` is left out, so
 that recipes with cheaper steps (more steps, hence more validations, in the
 same budget) are not charged for how often they are watched.
 ``CpuClock`` adds this process's CPU time to what earlier processes of the same
-run had spent when they last saved a checkpoint (``WORKDIR/cpu_time.json``,
-written beside each 'latest' checkpoint), so that a budget
-(``config.train.cpu_budget_hours``) means the same after a resume. Work after
-the last checkpoint of a killed run is redone and counted again.
+run had spent up to the step it resumes from (``WORKDIR/cpu_time.json``, written
+at each 'latest' checkpoint, the last ``HISTORY`` of them kept: an asynchronous
+save in flight when a run is killed may leave an older checkpoint as the
+newest readable one), so that a budget (``config.train.cpu_budget_hours``)
+means the same after a resume. Work after that checkpoint is redone and
+counted again.
 """
 
 from __future__ import annotations
@@ -21,28 +23,37 @@ import time
 from typing import Iterator
 
 FILENAME = 'cpu_time.json'
+HISTORY = 10  # recorded checkpoints kept
 
 
 class CpuClock:
   """CPU seconds spent by the run in ``workdir`` (this process and earlier)."""
 
   def __init__(self, workdir: str, budget_hours: float = 0.0, *,
-               resumed: bool = True):
-    """``resumed``: whether the run continues from a checkpoint (else the
-    record of an earlier run in ``workdir`` is ignored and overwritten)."""
+               resumed_at: int = 0):
+    """``resumed_at``: the step the run continues from (0: a fresh run, where
+    the record of an earlier run in ``workdir`` is ignored and replaced)."""
     if budget_hours < 0:
       raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
                        f'budget), got {budget_hours}.')
     self.path = os.path.join(workdir, FILENAME)
     self.budget_seconds = float(budget_hours) * 3600.0
-    self.carried = 0.0
-    if resumed and os.path.exists(self.path):
+    self.history: dict[int, float] = {}
+    if resumed_at > 0 and os.path.exists(self.path):
       try:
         with open(self.path) as f:
-          self.carried = float(json.load(f)['cpu_seconds'])
-      except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'{self.path} is unreadable ({e}); delete it to '
+          self.history = {int(k): float(v)
+                          for k, v in json.load(f)['history'].items()}
+      except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f'{self.path} is unreadable ({e!r}); delete it to '
                          'count CPU time from zero.') from e
+    # What was spent up to the checkpoint resumed from (or the nearest
+    # recorded one before it; if none is older, the oldest kept: an upper
+    # bound).
+    before = [k for k in self.history if k <= resumed_at]
+    self.carried = (self.history[max(before)] if before else
+                    self.history[min(self.history)] if self.history else 0.0)
+    self.history = {k: v for k, v in self.history.items() if k <= resumed_at}
     self._start = time.process_time()
     self._left_out = 0.0
 
@@ -67,7 +78,11 @@ class CpuClock:
   def record(self, step: int, spent: float | None = None) -> None:
     """Writes the CPU time spent up to ``step`` (atomically)."""
     spent = self.spent() if spent is None else spent
+    self.history[int(step)] = spent
+    for old in sorted(self.history)[:-HISTORY]:
+      del self.history[old]
     tmp = self.path + '.tmp'
     with open(tmp, 'w') as f:
-      json.dump({'step': int(step), 'cpu_seconds': spent}, f)
+      json.dump({'step': int(step), 'cpu_seconds': spent,
+                 'history': {str(k): v for k, v in self.history.items()}}, f)
     os.replace(tmp, self.path)

@@ -398,7 +398,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
   stopped_early = False
   clock = cpu_budget.CpuClock(
       workdir, float(config.train.get('cpu_budget_hours', 0.0)),
-      resumed=start > 0)
+      resumed_at=start)
   budget_spent = clock.reached()
   if clock.budget_seconds and not budget_spent:
     logging.info('CPU budget: %.3f of %.2f CPU-hours spent before step %d.',

@@ -24,15 +24,34 @@ def test_clock_counts_this_process_and_carries_over(tmp_path):
   clock.record(7)
   saved = json.load(open(os.path.join(tmp_path, cpu_budget.FILENAME)))
   assert saved['step'] == 7 and saved['cpu_seconds'] >= 0.05
-  # A resumed run starts from what was recorded.
-  resumed = cpu_budget.CpuClock(str(tmp_path), budget_hours=spent / 3600)
+  # A resumed run starts from what was recorded at its step.
+  resumed = cpu_budget.CpuClock(str(tmp_path), budget_hours=spent / 3600,
+                                resumed_at=7)
   assert resumed.carried == pytest.approx(saved['cpu_seconds'])
   assert resumed.reached()
-  assert not cpu_budget.CpuClock(str(tmp_path), budget_hours=1.0).reached()
+  assert not cpu_budget.CpuClock(str(tmp_path), budget_hours=1.0,
+                                 resumed_at=7).reached()
   # A fresh run in the same folder starts from zero.
-  fresh = cpu_budget.CpuClock(str(tmp_path), budget_hours=spent / 3600,
-                              resumed=False)
+  fresh = cpu_budget.CpuClock(str(tmp_path), budget_hours=spent / 3600)
   assert fresh.carried == 0.0 and not fresh.reached()
+
+
+def test_resume_from_an_older_checkpoint_carries_its_own_time(tmp_path):
+  """A save in flight when the run died: the newest readable checkpoint is
+  older than the newest record."""
+  clock = cpu_budget.CpuClock(str(tmp_path))
+  for step in range(100, 1300, 100):
+    clock.record(step, spent=float(step))
+  saved = json.load(open(os.path.join(tmp_path, cpu_budget.FILENAME)))
+  assert len(saved['history']) == cpu_budget.HISTORY
+  assert cpu_budget.CpuClock(str(tmp_path), resumed_at=1000).carried == 1000
+  assert cpu_budget.CpuClock(str(tmp_path), resumed_at=1050).carried == 1000
+  # Older than every record kept: the oldest kept, an upper bound.
+  assert cpu_budget.CpuClock(str(tmp_path), resumed_at=200).carried == 300
+  resumed = cpu_budget.CpuClock(str(tmp_path), resumed_at=1000)
+  resumed.record(1100, spent=1111.0)  # the redone step replaces the lost one
+  assert cpu_budget.CpuClock(str(tmp_path),
+                             resumed_at=1100).carried == 1111.0
 
 
 def test_paused_blocks_are_left_out(tmp_path):
@@ -51,5 +70,5 @@ def test_bad_budget_and_unreadable_record_are_one_line(tmp_path):
   with open(os.path.join(tmp_path, cpu_budget.FILENAME), 'w') as f:
     f.write('{"step": 3')
   with pytest.raises(ValueError, match='unreadable.*delete it') as error:
-    cpu_budget.CpuClock(str(tmp_path))
+    cpu_budget.CpuClock(str(tmp_path), resumed_at=3)
   assert '\n' not in str(error.value)
