@@ -58,7 +58,8 @@ def test_config_typo_fails_fast_with_the_valid_keys():
   assert proc.returncode == 2
   assert proc.stderr.count('\n') == 1, proc.stderr
   assert ('error: unknown config key --config.train.batch_sise; valid keys '
-          'of config.train: batch_size, checkpoint_every, cpu_devices, '
+          'of config.train: batch_size, checkpoint_every, cpu_budget_hours, '
+          'cpu_devices, '
           'early_stop_patience, eval_every, init_checkpoint, log_every, '
           'num_steps'
           ) in proc.stderr
