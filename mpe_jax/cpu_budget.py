@@ -42,8 +42,10 @@ class CpuClock:
     if resumed_at > 0 and os.path.exists(self.path):
       try:
         with open(self.path) as f:
-          self.history = {int(k): float(v)
-                          for k, v in json.load(f)['history'].items()}
+          saved = json.load(f)
+        # Records written before 'history' held the newest step alone.
+        history = saved.get('history') or {saved['step']: saved['cpu_seconds']}
+        self.history = {int(k): float(v) for k, v in history.items()}
       except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f'{self.path} is unreadable ({e!r}); delete it to '
                          'count CPU time from zero.') from e

@@ -48,6 +48,13 @@ def test_resume_from_an_older_checkpoint_carries_its_own_time(tmp_path):
   assert cpu_budget.CpuClock(str(tmp_path), resumed_at=1050).carried == 1000
   # Older than every record kept: the oldest kept, an upper bound.
   assert cpu_budget.CpuClock(str(tmp_path), resumed_at=200).carried == 300
+  with open(os.path.join(tmp_path, 'old.json'), 'w') as f:  # newest only
+    json.dump({'step': 900, 'cpu_seconds': 950.0}, f)
+  os.replace(os.path.join(tmp_path, 'old.json'),
+             os.path.join(tmp_path, cpu_budget.FILENAME))
+  assert cpu_budget.CpuClock(str(tmp_path), resumed_at=900).carried == 950
+  for step in range(100, 1300, 100):
+    clock.record(step, spent=float(step))
   resumed = cpu_budget.CpuClock(str(tmp_path), resumed_at=1000)
   resumed.record(1100, spent=1111.0)  # the redone step replaces the lost one
   assert cpu_budget.CpuClock(str(tmp_path),
