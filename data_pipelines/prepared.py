@@ -38,6 +38,8 @@ import threading
 
 import numpy as np
 
+from data_pipelines import npz
+
 FORMAT = 'mpe_jax.prepared.v1'
 INDEX = 'index.json'
 DEFAULT_CHUNK_SECONDS = 10.0
@@ -76,24 +78,14 @@ def _encode(audio: np.ndarray, frames: np.ndarray, bins: np.ndarray,
   return buffer.getvalue()
 
 
-# Reading a .npy header parses it with ``ast.literal_eval``; on CPython 3.11,
-# two threads in the AST constructor at once can fail with 'SystemError: AST
-# constructor recursion depth mismatch' (python/cpython gh-106905), which
-# killed a training run whose tf.data threads decoded chunks of three sources.
-# Chunks are decoded one at a time (a chunk takes microseconds).
-_DECODE_LOCK = threading.Lock()
-
-
 def _decode(record: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  with _DECODE_LOCK, np.load(io.BytesIO(record),
-                             allow_pickle=False) as payload:
-    audio = payload['audio']
-    frames = payload['label_frames']
-    bins = payload['label_bins']
+  payload = npz.read_arrays(io.BytesIO(record))
+  audio = payload['audio']
   if audio.dtype.kind == 'i':
     audio = audio.astype(np.float32) / np.float32(_INT16_SCALE)
-  return (audio.astype(np.float32, copy=False), frames.astype(np.int64),
-          bins.astype(np.int64))
+  return (audio.astype(np.float32, copy=False),
+          payload['label_frames'].astype(np.int64),
+          payload['label_bins'].astype(np.int64))
 
 
 class Writer:

@@ -61,6 +61,7 @@ from data_pipelines import audio as audio_lib
 from data_pipelines import batching
 from data_pipelines import corpus as corpus_lib
 from data_pipelines import labels as labels_lib
+from data_pipelines import npz
 from data_pipelines import sources as sources_lib
 from data_pipelines import tracks
 
@@ -406,10 +407,10 @@ class VocalFolder:
     return len(self.names)
 
   def load_index(self, i: int) -> VocalRecord:
-    with np.load(os.path.join(self.directory, f'{i:05d}.npz')) as z:
-      get = lambda k: np.asarray(z[k], np.float32) if k in z else None  # pylint: disable=unnecessary-lambda-assignment
-      return VocalRecord(self.names[i], get('mixture'), get('vocals'),
-                         get('f0'), get('confi_mss'), get('confi_pe'))
+    z = npz.read_arrays(os.path.join(self.directory, f'{i:05d}.npz'))
+    get = lambda k: np.asarray(z[k], np.float32) if k in z else None  # pylint: disable=unnecessary-lambda-assignment
+    return VocalRecord(self.names[i], get('mixture'), get('vocals'),
+                       get('f0'), get('confi_mss'), get('confi_pe'))
 
 
 def prepared_dir(data_dir: str, corpus: str, split: str) -> str:

@@ -26,6 +26,13 @@ FILENAME = 'cpu_time.json'
 HISTORY = 10  # recorded checkpoints kept
 
 
+def check_budget(budget_hours: float) -> None:
+  """One line for a negative ``config.train.cpu_budget_hours``."""
+  if budget_hours < 0:
+    raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
+                     f'budget), got {budget_hours}.')
+
+
 class CpuClock:
   """CPU seconds spent by the run in ``workdir`` (this process and earlier)."""
 
@@ -33,9 +40,7 @@ class CpuClock:
                resumed_at: int = 0):
     """``resumed_at``: the step the run continues from (0: a fresh run, where
     the record of an earlier run in ``workdir`` is ignored and replaced)."""
-    if budget_hours < 0:
-      raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
-                       f'budget), got {budget_hours}.')
+    check_budget(budget_hours)
     self.path = os.path.join(workdir, FILENAME)
     self.budget_seconds = float(budget_hours) * 3600.0
     self.history: dict[int, float] = {}

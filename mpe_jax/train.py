@@ -80,9 +80,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.data.excerpt_seconds <= 0:
     raise ValueError('config.data.excerpt_seconds must be > 0.')
   parallel.check_cpu_devices(int(config.train.get('cpu_devices', 0)))
-  if float(config.train.get('cpu_budget_hours', 0.0)) < 0:
-    raise ValueError('config.train.cpu_budget_hours must be >= 0 (0: no '
-                     'budget).')
+  cpu_budget.check_budget(float(config.train.get('cpu_budget_hours', 0.0)))
   if config.model.compute_dtype not in COMPUTE_DTYPES:
     raise ValueError(f'config.model.compute_dtype must be one of '
                      f'{COMPUTE_DTYPES}, got {config.model.compute_dtype!r}.')
@@ -400,12 +398,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str
       workdir, float(config.train.get('cpu_budget_hours', 0.0)),
       resumed_at=start)
   budget_spent = clock.reached()
-  if clock.budget_seconds and not budget_spent:
-    logging.info('CPU budget: %.3f of %.2f CPU-hours spent before step %d.',
-                 clock.spent() / 3600, clock.budget_seconds / 3600, start)
   if budget_spent:
     logging.info('The CPU budget (%.2f h) was spent before step %d.',
                  clock.budget_seconds / 3600, start)
+  elif clock.budget_seconds:
+    logging.info('CPU budget: %.3f of %.2f CPU-hours spent before step %d.',
+                 clock.spent() / 3600, clock.budget_seconds / 3600, start)
   batches = pipeline.train_batches(config, start_step=start,
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())

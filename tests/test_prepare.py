@@ -169,7 +169,8 @@ def test_command_line(tmp_path):
 
 def test_chunks_are_decoded_one_at_a_time(monkeypatch):
   """The .npy header parser is not thread-safe on CPython 3.11 (a spurious
-  SystemError killed a training run): concurrent decodes must not overlap."""
+  SystemError killed a training run): concurrent decodes must not overlap
+  (data_pipelines/npz.py, also the vocal tracks' reader)."""
   import threading  # pylint: disable=g-import-not-at-top
   import time  # pylint: disable=g-import-not-at-top
   record = prepared._encode(np.zeros(512, np.float32), np.array([1, 2]),

@@ -105,6 +105,11 @@ def test_config_errors_are_one_line():
     config.eval.length_buckets = -1
   with pytest.raises(ValueError, match='length_buckets must be >= 0'):
     train.validate_config(config)
+  config = run_config()
+  with config.unlocked():
+    config.train.cpu_budget_hours = -1.0
+  with pytest.raises(ValueError, match='cpu_budget_hours must be >= 0'):
+    train.validate_config(config)
 
 
 def test_quick_and_full_configs_are_complete():
