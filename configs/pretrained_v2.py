@@ -48,6 +48,10 @@ calibrated on 'expressive_valid' and scored with ``bench/accuracy.py``:
   budget_thin_supervised  'thin' with the supervised term only (no timbre,
                           percussion or geometric term: cheaper steps, more
                           of them in the budget).
+  budget_thin_converge    'budget_thin' continued past its budget until the
+                          validation score stops rising (early stop after 10
+                          validations without a new best); run it in
+                          budget_thin's workdir, where it resumes.
 
 Run (prepare once, then train; rerunning resumes):
   python -m data_pipelines.prepare --dataset=gm_renders \\
@@ -136,6 +140,17 @@ def _budget(dilations: tuple[tuple[int, ...], ...] | None,
   return budget
 
 
+# Validations without a new best before the convergence run stops.
+CONVERGE_PATIENCE = 10
+
+
+def _converge(config: ml_collections.ConfigDict) -> None:
+  """'budget_thin' without the budget, stopped by the validation score."""
+  _budget(PRUNED['thin'])(config)
+  config.train.cpu_budget_hours = 0.0
+  config.train.early_stop_patience = CONVERGE_PATIENCE
+
+
 def _quick(config: ml_collections.ConfigDict) -> None:
   """The v1 recipe's quick loop, evaluated on one set."""
   config.eval.evaluation_sets = ('gm_renders/expressive_test',)
@@ -150,6 +165,7 @@ VARIANTS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
     'budget_compact': _budget(None),
     'budget_thin': _budget(PRUNED['thin']),
     'budget_thin_supervised': _budget(PRUNED['thin'], supervised_only=True),
+    'budget_thin_converge': _converge,
 }
 
 

@@ -79,3 +79,27 @@ def test_bad_budget_and_unreadable_record_are_one_line(tmp_path):
   with pytest.raises(ValueError, match='unreadable.*delete it') as error:
     cpu_budget.CpuClock(str(tmp_path), resumed_at=3)
   assert '\n' not in str(error.value)
+
+
+def test_the_study_recipes_differ_only_where_the_study_says():
+  from configs import pretrained_v2  # pylint: disable=g-import-not-at-top
+  compact, thin, supervised, converge = (
+      pretrained_v2.get_config(name).to_dict() for name in (
+          'budget_compact', 'budget_thin', 'budget_thin_supervised',
+          'budget_thin_converge'))
+  for recipe in (compact, thin, supervised):  # the same budget, no early stop
+    assert recipe['train']['cpu_budget_hours'] == pretrained_v2.BUDGET_HOURS
+    assert recipe['train']['early_stop_patience'] == 0
+  assert thin['model']['residual_dilations'] == pretrained_v2.PRUNED['thin']
+  assert thin['loss_weights']['timbre'] > 0
+  assert supervised['loss_weights']['timbre'] == 0
+  assert supervised['loss_weights']['supervised'] > 0
+  # The continuation is budget_thin with the budget lifted and an early stop.
+  assert converge['train']['cpu_budget_hours'] == 0
+  assert converge['train']['early_stop_patience'] == (
+      pretrained_v2.CONVERGE_PATIENCE)
+  for section in set(thin) - {'train'}:
+    assert converge[section] == thin[section], section
+  rest = lambda train: {k: v for k, v in train.items()
+                        if k not in ('cpu_budget_hours', 'early_stop_patience')}
+  assert rest(converge['train']) == rest(thin['train'])
