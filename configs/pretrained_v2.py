@@ -140,13 +140,15 @@ def _budget(dilations: tuple[tuple[int, ...], ...] | None,
   return budget
 
 
+_budget_thin = _budget(PRUNED['thin'])
+
 # Validations without a new best before the convergence run stops.
 CONVERGE_PATIENCE = 10
 
 
 def _converge(config: ml_collections.ConfigDict) -> None:
   """'budget_thin' without the budget, stopped by the validation score."""
-  _budget(PRUNED['thin'])(config)
+  _budget_thin(config)
   config.train.cpu_budget_hours = 0.0
   config.train.early_stop_patience = CONVERGE_PATIENCE
 
@@ -163,7 +165,7 @@ VARIANTS: dict[str, Callable[[ml_collections.ConfigDict], None]] = {
     'distill': _distill,
     'quick': _quick,
     'budget_compact': _budget(None),
-    'budget_thin': _budget(PRUNED['thin']),
+    'budget_thin': _budget_thin,
     'budget_thin_supervised': _budget(PRUNED['thin'], supervised_only=True),
     'budget_thin_converge': _converge,
 }
