@@ -2,7 +2,8 @@
 
 from setuptools import find_packages, setup
 
-# The working set verified together (Python 3.11, CPU). See README "Installation".
+# The working set verified together (Python 3.11, CPU). See README.md, "Two
+# commands" (the install lines) and "Transcribe a recording".
 # `pip install -e .` is what transcription and scoring need (no TensorFlow);
 # training, dataset preparation and the notebook add TRAIN ("[train]").
 INSTALL_REQUIRES = [
@@ -25,9 +26,9 @@ INSTALL_REQUIRES = [
     'tqdm',
     'matplotlib',
     'mido',
-    # JAX's file lock around its persistent compilation cache, which
-    # mpe_jax.compile_cache bounds in size (two processes may share it).
-    'filelock',
+    # jax.export (serialising a model's programs, e.g. for serving) needs it
+    # and jax does not declare it.
+    'flatbuffers',
 ]
 
 # Training, input pipelines and dataset preparation.
@@ -55,6 +56,10 @@ setup(
                                          '*/params.sha256', '*/MODEL_CARD.md']},
     python_requires='>=3.11',
     install_requires=INSTALL_REQUIRES,
+    # The transcription command under a name of its own (same flags as
+    # python -m mpe_jax.transcribe).
+    entry_points={'console_scripts': [
+        'mpe-jax-transcribe=mpe_jax.transcribe:main']},
     extras_require={
         # Training (python -m mpe_jax.main), data preparation, pseudo-labels.
         'train': TRAIN_REQUIRES,

@@ -6,7 +6,8 @@
     result.notes            # [outputs.Note(pitch, start, end, velocity)]
     result.multipitch       # per frame, the active frequencies (Hz)
     result.salience         # [bins, frames] in [0, 1]
-    result.write_midi('song.mid'); result.write_txt('song.multipitch.txt')
+    result.write_midi('song.mid', tempo_bpm=96)
+    result.write_notes('song.notes.csv'); result.write_txt('song.txt')
 
 The model is loaded on the first call and kept for the next ones (one per
 ``checkpoint``); the persistent caches of ``compile_cache`` make later
@@ -19,7 +20,8 @@ import functools
 import os
 from typing import Any
 
-import numpy as np
+from mpe_jax import outputs
+
 
 
 @functools.lru_cache(maxsize=2)
@@ -33,17 +35,30 @@ def _predictor(checkpoint: str | None, cache: bool):
 def transcribe_array(audio: Any, sample_rate: int, *,
                      checkpoint: str | None = None,
                      threshold: float | None = None,
+                     min_note_seconds: float = outputs.MIN_NOTE_SECONDS,
+                     onset_threshold: float | None = outputs.ONSET_DB,
+                     min_frequency: float | None = None,
+                     max_frequency: float | None = None,
                      cache: bool = True, adapt: Any = False):
-  """Transcribes ``audio`` (``[N]`` mono or ``[N, C]``, any rate).
+  """Transcribes ``audio`` (``[N]`` mono, ``[N, C]`` or ``[C, N]``, any
+  rate).
 
   Args:
     audio: samples (float; channels are averaged, resampled to the model
-      rate and divided by their peak, as the command does).
+      rate and divided by their peak, as the command does). A 2-D array is
+      ``[N, C]`` or ``[C, N]`` by which axis is at most 8 long
+      (``transcribe.to_mono``); another shape is a ``ValueError``.
     sample_rate: Hz of ``audio``.
     checkpoint: None (the shipped model), a shipped model's name, or a
       training run / checkpoint folder.
     threshold: peak threshold (default: the model's calibrated one).
-    cache: use the persistent compilation caches (``compile_cache``).
+    min_note_seconds: shortest note kept (s).
+    onset_threshold: rise (dB) at a sounding note's harmonics that starts
+      it again (a repeated note); None never splits.
+    min_frequency, max_frequency: pitches outside ``[min, max]`` Hz are
+      left out (None: no limit).
+    cache: keep compiled programs on disk for the next process
+      (``compile_cache``; JAX's own settings are not touched).
     adapt: True (default settings) or an ``adapt.AdaptSettings``: adapt a
       copy of the model to this recording first (``mpe_jax.adapt``; the
       result's ``adaptation`` says what it did); False: no adaptation.
@@ -52,25 +67,35 @@ def transcribe_array(audio: Any, sample_rate: int, *,
     A ``transcribe.Transcription``.
 
   Raises:
-    ValueError: empty audio or NaN/Inf samples.
+    ValueError: empty audio, an ambiguous shape, NaN/Inf samples, a bad
+      frequency range.
   """
   from mpe_jax import transcribe  # pylint: disable=g-import-not-at-top
+  mono = transcribe.to_mono(audio)  # the layout is checked before loading
   predictor = _predictor(None if checkpoint is None else os.fspath(checkpoint),
                          bool(cache))
   settings = None
   if adapt is not False and adapt is not None:
     from mpe_jax import adapt as adapt_lib  # pylint: disable=g-import-not-at-top
     settings = adapt_lib.AdaptSettings() if adapt is True else adapt
-  return transcribe.transcribe_audio(np.asarray(audio), int(sample_rate),
-                                     predictor, threshold=threshold,
-                                     adapt=settings)
+  return transcribe.transcribe_audio(
+      mono, int(sample_rate), predictor, threshold=threshold,
+      min_note_seconds=min_note_seconds, onset_threshold=onset_threshold,
+      min_frequency=min_frequency, max_frequency=max_frequency,
+      adapt=settings)
 
 
 def transcribe_file(path: str | os.PathLike[str], *,
                     checkpoint: str | None = None,
-                    threshold: float | None = None, cache: bool = True,
-                    adapt: Any = False):
-  """Transcribes an audio file (any format libsndfile or ffmpeg reads).
+                    threshold: float | None = None,
+                    min_note_seconds: float = outputs.MIN_NOTE_SECONDS,
+                    onset_threshold: float | None = outputs.ONSET_DB,
+                    min_frequency: float | None = None,
+                    max_frequency: float | None = None,
+                    cache: bool = True, adapt: Any = False):
+  """Transcribes an audio file (what libsndfile reads: WAV, FLAC, OGG,
+  MP3, ...; other formats through ffmpeg, when installed). The options are
+  ``transcribe_array``'s.
 
   Raises:
     data_pipelines.audio.AudioError: the file is missing or not audio (one
@@ -82,4 +107,9 @@ def transcribe_file(path: str | os.PathLike[str], *,
                          bool(cache))
   audio = audio_lib.load_audio(os.fspath(path), predictor.sample_rate)
   return transcribe_array(audio, predictor.sample_rate, checkpoint=checkpoint,
-                          threshold=threshold, cache=cache, adapt=adapt)
+                          threshold=threshold,
+                          min_note_seconds=min_note_seconds,
+                          onset_threshold=onset_threshold,
+                          min_frequency=min_frequency,
+                          max_frequency=max_frequency, cache=cache,
+                          adapt=adapt)

@@ -74,9 +74,15 @@ class BucketedSalience:
 
   def __init__(self, config: ml_collections.ConfigDict, *,
                system: systems.System | None = None, frontend: Any = None,
-               per_octave: int = BUCKETS_PER_OCTAVE, programs: Any = None):
-    """``programs``: an ``exported.Programs`` store for the compiled
-    functions (None: traced in every process)."""
+               per_octave: int = BUCKETS_PER_OCTAVE, programs: Any = None,
+               sizes: tuple[int, ...] = ()):
+    """``programs``: a ``compile_cache.Programs`` store for the compiled
+    functions (None: traced in every process). ``sizes``: a fixed set of
+    head lengths (frames) instead of the ladder, for callers that never
+    pass files longer than the largest (the transcriber's chunks): files
+    shorter than ``2R`` frames are then padded with silence to the smallest
+    size as well (their last ``R`` frames see that silence instead of the
+    file's end), so no input length compiles a program of its own."""
     self.config = config
     self.system = system or systems.get_system(config)
     self.frontend = (frontend if frontend is not None
@@ -88,6 +94,7 @@ class BucketedSalience:
       raise ValueError(f'length buckets per octave must be >= 0 (0: one '
                        f'compile per length), got {per_octave}')
     self.per_octave = int(per_octave)
+    self.sizes = tuple(sorted(int(k) for k in sizes))
     self.streaming = self.system.streaming
     system_ = self.system
 
@@ -124,6 +131,9 @@ class BucketedSalience:
 
   def bucket(self, n_frames: int) -> int:
     """Frames of the head call for a file of ``n_frames`` frames (0: whole)."""
+    if self.streaming is not None and self.sizes and (
+        n_frames <= self.sizes[-1]):
+      return min(k for k in self.sizes if k >= n_frames)
     if (self.streaming is None or not self.per_octave
         or n_frames < 2 * self.receptive_field):
       return 0
@@ -142,7 +152,7 @@ class BucketedSalience:
       raise ValueError(f'audio must be [batch, samples] with samples > 0, '
                        f'got shape {audio.shape}')
     batch, n = audio.shape
-    if self.streaming is None or not self.per_octave:
+    if self.streaming is None or not (self.per_octave or self.sizes):
       return self.whole(params, audio)
     hop, r, w = self.hop_length, self.receptive_field, self.tail_frames
     frames = 1 + n // hop
@@ -151,15 +161,16 @@ class BucketedSalience:
       return self.whole(params, audio)
     padded = np.zeros((batch, size * hop - 1), np.float32)  # -> size frames
     padded[:, :n] = audio
-    sal, reference = self._head(params, self.frontend, jnp.asarray(padded),
-                                jnp.full((batch,), frames, jnp.int32))
+    sal, reference = self._head(params, self.frontend, padded,
+                                np.full((batch,), frames, np.int32))
     sal = np.asarray(sal)
     if size == frames:
       return sal
+    if frames < 2 * r:  # fixed sizes: a file too short to split (see init)
+      return sal[..., :frames]
     begin = (frames - w) * hop  # may be negative: zeros before the file
     tail = np.zeros((batch, w * hop - 1), np.float32)
     lo, hi = max(begin, 0), min(begin + tail.shape[1], n)
     tail[:, lo - begin:hi - begin] = audio[:, lo:hi]
-    end = np.asarray(self.given(params, self.frontend, jnp.asarray(tail),
-                                reference))
+    end = np.asarray(self.given(params, self.frontend, tail, reference))
     return np.concatenate([sal[..., :frames - r], end[..., w - r:]], axis=-1)

@@ -22,9 +22,14 @@ chunk size:
   it.
 
 Files no longer than one chunk, and systems that declare no
-``systems.Streaming``, are processed whole. Whole-file salience
-(``BucketedSalience``, also the trainer's evaluation) compiles one program per
-length bucket, not per file length, with the same result.
+``systems.Streaming``, are processed whole: padded to a quarter chunk or a
+whole chunk plus one fixed end window (``BucketedSalience`` with fixed sizes;
+the trainer's evaluation uses its ladder of length buckets), with the same
+result. Chunks go through the model ``batch_size`` at a time and the ones
+left over one by one. So a file of any length runs on the same few compiled
+programs (at most two head sizes, the end window, and two batch sizes of the
+chunk statistic and salience), which the transcriber keeps on disk
+(``compile_cache.Programs``).
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ import os
 from typing import Any, Iterator
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -49,6 +53,10 @@ from mpe_jax.models.skeleton import Skeleton  # pylint: disable=unused-import
 from mpe_jax.models.skeleton import config_from_dict
 from mpe_jax.models.skeleton import model_skeleton  # pylint: disable=unused-import
 from mpe_jax.models.skeleton import time_receptive_field  # pylint: disable=unused-import
+
+# Files no longer than a chunk are padded to 1/SHORT_FRACTION of a chunk or
+# to a whole one (two compiled shapes, whatever the file's length).
+SHORT_FRACTION = 4
 
 # The published systems all read 22,050-Hz audio; used only for systems that
 # declare no ``Streaming`` (which carries the rate).
@@ -119,7 +127,7 @@ class Predictor:
 
   def __init__(self, config: ml_collections.ConfigDict, params: Any, *,
                step_dir: str = '', chunk_seconds: float = 20.0,
-               batch_size: int = 4, frontend: Any = None,
+               batch_size: int = 1, frontend: Any = None,
                programs: Any = None):
     self.config = config
     self.system = systems.get_system(config)
@@ -127,11 +135,8 @@ class Predictor:
                      else self.system.make_frontend(config))
     self.step_dir = step_dir
     self.programs = programs
-    self._bucketed = BucketedSalience(config, system=self.system,
-                                      frontend=self.frontend,
-                                      programs=programs)
     self.params = jax.device_put(params)
-    self.receptive_field = self._bucketed.receptive_field
+    self.receptive_field = model_skeleton(config.model).receptive_field
     streaming = self.system.streaming
     self.streaming = streaming
     if streaming is not None:
@@ -150,6 +155,7 @@ class Predictor:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     self.batch_size = int(batch_size)
     self.chunk_frames = 0
+    sizes: tuple[int, ...] = ()
     if streaming is not None:
       self.chunk_frames = int(round(chunk_seconds * self.sample_rate /
                                     self.hop_length))
@@ -158,6 +164,14 @@ class Predictor:
         raise ValueError(f'chunk_seconds={chunk_seconds} is too short: a '
                          f'chunk must exceed {2 * self.margin} frames '
                          f'(> {min_s:.2f} s) of context.')
+      # Files up to one chunk: padded to a quarter chunk or a whole one.
+      sizes = tuple(sorted({max(self.chunk_frames // SHORT_FRACTION,
+                                2 * self.receptive_field),
+                            self.chunk_frames}))
+    self._bucketed = BucketedSalience(config, system=self.system,
+                                      frontend=self.frontend,
+                                      programs=programs, sizes=sizes)
+    self.sizes = sizes
 
     if streaming is not None:
       self._statistic = jax.jit(streaming.frame_statistic)
@@ -202,13 +216,17 @@ class Predictor:
 
   def _batches(self, audio: np.ndarray, chunks: list[Chunk]
                ) -> Iterator[tuple[list[Chunk], np.ndarray]]:
-    """Groups of ``batch_size`` chunks as ``[b, samples]``, ``b`` =
-    ``min(batch_size, len(chunks))`` (a file of two chunks is not padded to
-    four; at most ``batch_size`` compiled batch sizes)."""
-    size = min(self.batch_size, len(chunks))
-    for i in range(0, len(chunks), size):
+    """Groups of ``batch_size`` chunks as ``[batch_size, samples]``, the
+    chunks left over one at a time as ``[1, samples]``: two compiled batch
+    sizes at most, whatever the number of chunks."""
+    n = self.chunk_frames * self.hop_length - 1
+    full = len(chunks) - len(chunks) % self.batch_size
+    sizes = [self.batch_size] * (full // self.batch_size) + [1] * (
+        len(chunks) - full)
+    i = 0
+    for size in sizes:
       group = chunks[i:i + size]
-      n = self.chunk_frames * self.hop_length - 1
+      i += size
       batch = np.zeros((size, n), np.float32)
       for j, chunk in enumerate(group):
         batch[j] = self._chunk_audio(audio, chunk)
@@ -219,7 +237,7 @@ class Predictor:
     chunks = self.chunks(len(audio))
     best = -np.inf
     for group, batch in self._batches(audio, chunks):
-      stat = np.asarray(self._statistic(self.frontend, jnp.asarray(batch)))
+      stat = np.asarray(self._statistic(self.frontend, batch))
       for j, chunk in enumerate(group):
         lo, hi = chunk.lo - chunk.start, chunk.hi - chunk.start
         best = max(best, float(np.max(stat[j, lo:hi])))
@@ -249,10 +267,9 @@ class Predictor:
       return
     chunks = self.chunks(len(audio))
     ref = self.reference(audio)
-    refs = jnp.full((min(self.batch_size, len(chunks)),), ref, jnp.float32)
     for group, batch in self._batches(audio, chunks):
-      sal = np.asarray(self._given(self.params, self.frontend,
-                                   jnp.asarray(batch), refs))
+      refs = np.full((len(batch),), ref, np.float32)
+      sal = np.asarray(self._given(self.params, self.frontend, batch, refs))
       for j, chunk in enumerate(group):
         lo, hi = chunk.lo - chunk.start, chunk.hi - chunk.start
         if progress is not None:
@@ -267,7 +284,7 @@ class Predictor:
 
 def load_predictor(checkpoint: str | None = None, *, prefer: str = 'best',
                    chunk_seconds: float = 20.0,
-                   batch_size: int = 4,
+                   batch_size: int = 1,
                    cache_dir: str | None = None) -> Predictor:
   """Loads a model for inference: the shipped one (``checkpoint=None``, a
   shipped model's name or folder, ``mpe_jax.pretrained``) or a checkpoint
@@ -316,6 +333,6 @@ def _frontend(config: ml_collections.ConfigDict, cache_dir: str | None):
 def _programs(config: ml_collections.ConfigDict, cache_dir: str | None):
   if cache_dir is None:
     return None
-  from mpe_jax import exported  # pylint: disable=g-import-not-at-top
-  return exported.Programs(cache_dir, json.dumps(config.to_dict(),
-                                                 sort_keys=True, default=str))
+  from mpe_jax import compile_cache  # pylint: disable=g-import-not-at-top
+  return compile_cache.Programs(cache_dir, json.dumps(
+      config.to_dict(), sort_keys=True, default=str))

@@ -13,10 +13,13 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Compiled programs are cached across runs (the train step takes ~20 s to
-# compile on a laptop CPU).
+# compile on a laptop CPU), in JAX's persistent cache, in a folder of the
+# training runs' own per JAX version (the transcriber keeps its programs
+# elsewhere: mpe_jax.compile_cache).
+from mpe_jax import compile_cache  # pylint: disable=g-import-not-at-top
+
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR',
-                      os.path.join(os.path.expanduser('~'), '.cache',
-                                   'mpe_jax', 'xla'))
+                      compile_cache.training_dir())
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top

@@ -54,6 +54,11 @@ class OnsetStrength:
     counts = np.bincount([r for r, _, _ in ranges],
                          minlength=len(self.pitches))
     self._counts = np.maximum(counts, 1)[:, None]
+    # All ranges' maxima in one np.maximum.reduceat over [lo, hi + 1)
+    # boundaries (every other result is between two ranges: dropped).
+    self._rows = np.asarray([r for r, _, _ in ranges], np.int64)
+    self._bounds = np.asarray([b for _, lo, hi in ranges
+                               for b in (lo, hi + 1)], np.int64)
 
   def pitch_row(self, midi: int) -> int:
     """Row of MIDI pitch ``midi`` in the output (-1 if out of range)."""
@@ -83,7 +88,11 @@ class OnsetStrength:
     start = first_frame - LAG
     spec = self._spectrum_db(audio, start, n_frames + LAG)
     rise = np.zeros((len(self.pitches), n_frames), np.float32)
-    for row, lo, hi in self._ranges:
-      peak = spec[lo:hi + 1].max(axis=0)
-      rise[row] += np.maximum(peak[LAG:] - peak[:-LAG], 0.0)
+    if not len(self._rows):
+      return rise
+    # The last bound may be one past the spectrum's end: pad one row.
+    padded = np.concatenate([spec, spec[-1:]], axis=0)
+    peaks = np.maximum.reduceat(padded, self._bounds, axis=0)[::2]
+    np.add.at(rise, self._rows, np.maximum(peaks[:, LAG:] - peaks[:, :-LAG],
+                                           0.0))
     return rise / self._counts

@@ -45,10 +45,16 @@ import numpy as np
 from mpe_jax import onsets as _onsets
 from mpe_jax.evaluation.peaks import PeakDecoder, peak_mask
 
-FORMATS = ('txt', 'csv', 'mid', 'png', 'npz', 'wav')
-DEFAULT_FORMATS = ('txt', 'csv', 'mid', 'png', 'npz')
+# 'notes': one CSV row per note (note events); 'csv': one row per frame and
+# pitch; 'npz': the salience-gram (about 3.8 MB per 25 s of audio).
+FORMATS = ('mid', 'notes', 'txt', 'png', 'csv', 'npz', 'wav')
+DEFAULT_FORMATS = ('mid', 'notes', 'txt', 'png')
 SUFFIXES = {'txt': '.multipitch.txt', 'csv': '.csv', 'mid': '.mid',
-            'png': '.png', 'npz': '.npz', 'wav': '.sonified.wav'}
+            'notes': '.notes.csv', 'png': '.png', 'npz': '.npz',
+            'wav': '.sonified.wav'}
+# Formats made from the notes (the others come from the frames).
+NOTE_FORMATS = ('mid', 'notes', 'wav', 'png')
+MIDI_TEMPO = 120.0  # bpm of the MIDI files (Basic-Pitch's default too)
 _NOTE_NAMES = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
 
 
@@ -264,8 +270,10 @@ BEND_MIN_CENTS = 3.0  # a bend message when the curve moved this much
 
 
 def write_midi(path: str, notes: Sequence[Note], *, program: int = 0,
-               pitch_bends: bool = False) -> str:
-  """Writes notes as a one-track MIDI file (120 bpm, 480 ticks/beat).
+               pitch_bends: bool = False,
+               tempo_bpm: float = MIDI_TEMPO) -> str:
+  """Writes notes as a one-track MIDI file (``tempo_bpm``, 480 ticks per
+  beat; the notes keep their times in seconds whatever the tempo).
 
   ``pitch_bends``: each note whose pitch curve leaves its MIDI pitch plays
   on a channel of its own (``BEND_CHANNELS``) with pitch-wheel messages
@@ -275,7 +283,8 @@ def write_midi(path: str, notes: Sequence[Note], *, program: int = 0,
   are plain (channel 0, no pitch-wheel messages).
   """
   return _write_atomically(
-      path, lambda f: _save_midi(f, notes, program, pitch_bends=pitch_bends))
+      path, lambda f: _save_midi(f, notes, program, pitch_bends=pitch_bends,
+                                 tempo_bpm=tempo_bpm))
 
 
 def _write_atomically(path: str, write) -> str:
@@ -316,10 +325,15 @@ def bend_channels(notes: Sequence[Note]) -> list[int]:
 
 
 def _save_midi(file: IO, notes: Sequence[Note], program: int = 0, *,
-               pitch_bends: bool = False) -> None:
+               pitch_bends: bool = False,
+               tempo_bpm: float = MIDI_TEMPO) -> None:
   import mido  # pylint: disable=g-import-not-at-top
 
-  ticks_per_beat, tempo = 480, 500_000  # 120 bpm: 960 ticks per second
+  if not 0 < tempo_bpm <= 10_000:
+    raise ValueError(f'MIDI tempo must lie in (0, 10000] bpm, got '
+                     f'{tempo_bpm}')
+  ticks_per_beat = 480
+  tempo = int(round(60_000_000 / tempo_bpm))  # microseconds per beat
 
   def tick(seconds: float) -> int:
     return int(round(mido.second2tick(seconds, ticks_per_beat, tempo)))
@@ -370,6 +384,31 @@ def _save_midi(file: IO, notes: Sequence[Note], program: int = 0, *,
 
 
 # --------------------------------------------------------- text formats ---
+
+NOTES_HEADER = ('start_time_s,end_time_s,pitch_midi,velocity,'
+                'mean_bend_cents,note\n')
+
+
+def mean_bend_cents(note: Note) -> float:
+  """The mean distance (cents) of the note's pitch curve from its MIDI
+  pitch (0 without a curve)."""
+  if not note.curve:
+    return 0.0
+  return float(np.mean(np.asarray(note.curve) - note.pitch) * 100.0)
+
+
+def format_notes(notes: Sequence[Note]) -> str:
+  """The note events as CSV text: a header, then one row per note."""
+  rows = [f'{n.start:.4f},{n.end:.4f},{n.pitch},{n.velocity},'
+          f'{mean_bend_cents(n):.1f},{note_name(n.pitch)}\n' for n in notes]
+  return NOTES_HEADER + ''.join(rows)
+
+
+def write_notes(path: str, notes: Sequence[Note]) -> str:
+  """Writes the note events (``format_notes``); returns the path."""
+  text = format_notes(notes)
+  return _write_atomically(path, lambda file: file.write(text.encode()))
+
 
 
 def format_multipitch_line(time: float, freqs: np.ndarray) -> str:
@@ -443,6 +482,27 @@ class PooledSalience:
     self.data[:, cols] = np.maximum(self.data[:, cols], maxima)
 
 
+def frequency_mask(bin_frequencies: np.ndarray,
+                   min_frequency: float | None = None,
+                   max_frequency: float | None = None) -> np.ndarray | None:
+  """``[K]`` True where a bin lies within ``[min, max]`` Hz (None: no
+  limit given, every bin).
+
+  Raises:
+    ValueError: a limit <= 0, or min above max.
+  """
+  if min_frequency is None and max_frequency is None:
+    return None
+  lo = 0.0 if min_frequency is None else float(min_frequency)
+  hi = np.inf if max_frequency is None else float(max_frequency)
+  if (min_frequency is not None and lo <= 0) or (
+      max_frequency is not None and hi <= 0) or lo > hi:
+    raise ValueError(f'frequency range must be positive with minimum <= '
+                     f'maximum, got {min_frequency} .. {max_frequency} Hz')
+  freqs = np.asarray(bin_frequencies, np.float64)
+  return (freqs >= lo) & (freqs <= hi)
+
+
 class Writers:
   """All requested outputs of one audio file, fed block by block.
 
@@ -468,6 +528,12 @@ class Writers:
     balance: share of the synthesised notes in ``.sonified.wav``.
     pitch_bends: the ``.mid`` follows each note's pitch curve
       (``write_midi``).
+    onset_db: onset-strength threshold (dB) that splits a sounding note
+      (``NoteTracker``).
+    min_frequency, max_frequency: pitches outside ``[min, max]`` Hz are
+      left out of every output but the salience (``npz``, the picture's
+      background).
+    tempo_bpm: tempo of the ``.mid`` file.
   """
 
   def __init__(self, stem: str, formats: Sequence[str],
@@ -477,7 +543,11 @@ class Writers:
                min_note_seconds: float = MIN_NOTE_SECONDS,
                max_gap_seconds: float = MAX_GAP_SECONDS,
                title: str = '', audio=None, sample_rate: int = 0,
-               balance: float = 0.5, pitch_bends: bool = False):
+               balance: float = 0.5, pitch_bends: bool = False,
+               onset_db: float | None = ONSET_DB,
+               min_frequency: float | None = None,
+               max_frequency: float | None = None,
+               tempo_bpm: float = MIDI_TEMPO):
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
       raise ValueError(f'unknown output formats {unknown}; choose from '
@@ -490,11 +560,16 @@ class Writers:
                        f'{balance}.')
     self.audio, self.sample_rate, self.balance = audio, sample_rate, balance
     self.pitch_bends = bool(pitch_bends)
+    if not 0 < tempo_bpm <= 10_000:
+      raise ValueError(f'MIDI tempo must lie in (0, 10000] bpm, got '
+                       f'{tempo_bpm}')
+    self.tempo_bpm = float(tempo_bpm)
     self.stem, self.formats = stem, tuple(formats)
     for target in self.paths():
       if os.path.isdir(target):
         raise IsADirectoryError(f'output {target} is an existing folder')
     self.freqs = np.asarray(bin_frequencies, np.float64)
+    self.allowed = frequency_mask(self.freqs, min_frequency, max_frequency)
     self.dt, self.n_frames = float(frame_seconds), int(n_frames)
     self.threshold, self.title = float(threshold), title
     self.decoder = PeakDecoder(self.threshold, continue_threshold)
@@ -504,8 +579,8 @@ class Writers:
     self._files: dict[str, AtomicFile] = {}
     try:
       for f in self.formats:
-        self._files[f] = AtomicFile(stem + SUFFIXES[f],
-                                    'w' if f in ('txt', 'csv') else 'wb')
+        self._files[f] = AtomicFile(
+            stem + SUFFIXES[f], 'w' if f in ('txt', 'csv', 'notes') else 'wb')
     except BaseException:
       self.abort()
       raise
@@ -513,8 +588,10 @@ class Writers:
       self._files['csv'].file.write('time_s,frequency_hz,midi,note,salience\n')
     self.tracker = (NoteTracker(frame_seconds,
                                 min_note_seconds=min_note_seconds,
-                                max_gap_seconds=max_gap_seconds)
-                    if {'mid', 'wav', 'png'} & set(formats) else None)
+                                max_gap_seconds=max_gap_seconds,
+                                onset_db=onset_db)
+                    if set(NOTE_FORMATS) & set(formats) else None)
+    self.frames_with_pitch = 0
     # Repeated notes are split where the energy at their harmonics rises.
     self.onset_strength = (
         _onsets.OnsetStrength(sample_rate,
@@ -547,6 +624,9 @@ class Writers:
     """The frame outputs of the next decided frames (the peak decoder may
     hold frames back until their peak tracks are decided)."""
     first_frame, n = self.frames_decided, block.shape[-1]
+    if self.allowed is not None:
+      active = active & self.allowed[:, None]
+    self.frames_with_pitch += int(np.count_nonzero(active.any(axis=0)))
     freqs = [self.freqs[active[:, t]] for t in range(n)]
     values = [block[active[:, t], t] for t in range(n)]
     times = (first_frame + np.arange(n)) * self.dt
@@ -586,7 +666,9 @@ class Writers:
         self.notes = self.tracker.finish()
       if 'mid' in self._files:
         _save_midi(self._files['mid'].file, self.notes,
-                   pitch_bends=self.pitch_bends)
+                   pitch_bends=self.pitch_bends, tempo_bpm=self.tempo_bpm)
+      if 'notes' in self._files:
+        self._files['notes'].file.write(format_notes(self.notes))
       if 'wav' in self._files:
         _save_sonified(self._files['wav'].file, self.audio, self.notes,
                        self.sample_rate, self.balance)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 
 _TRACE = ('/jax/core/compile/jaxpr_trace_duration',
           '/jax/core/compile/jaxpr_to_mlir_module_duration')
@@ -83,11 +84,13 @@ class Timings:
       self.add(name, time.perf_counter() - t0)
       self._inside.pop()
 
-  def summary(self) -> dict[str, float]:
+  def summary(self, programs: Any = None) -> dict[str, float]:
     """Phase seconds without the JAX time spent in them, then ``trace``,
     ``compile`` (XLA's own compilation) and ``cache_load`` (programs read
-    from the persistent cache, which JAX also counts as compile time), and
-    the counts ``programs_compiled`` and ``programs_cached``."""
+    from JAX's persistent cache, which JAX also counts as compile time), and
+    the counts ``programs_compiled`` (XLA compilations) and
+    ``programs_cached`` (programs loaded instead: from JAX's cache, and from
+    ``programs``, a ``compile_cache.Programs`` store, when given)."""
     jax_time = {'trace': 0.0, 'compile': 0.0, 'cache_load': 0.0}
     inside: dict[str, float] = {}
     for key, phase, start, end in self._events:
@@ -103,5 +106,5 @@ class Timings:
     out.update(jax_time)
     out = {k: round(v, 3) for k, v in out.items()}
     out['programs_compiled'] = n_compile - n_cached
-    out['programs_cached'] = n_cached
+    out['programs_cached'] = n_cached + int(getattr(programs, 'loaded', 0))
     return out

@@ -1,8 +1,9 @@
 """Transcribe audio files with the shipped model or a trained checkpoint.
 
     python -m mpe_jax.transcribe --output_dir=out song.wav     # shipped model
+    mpe-jax-transcribe --output_dir=out song.wav                # the same
     python -m mpe_jax.transcribe --checkpoint=runs/quick [--output_dir=out] \\
-        [--formats=txt,csv,mid,png,npz] song.wav more_songs/ ...
+        [--formats=mid,notes,txt,png,csv,npz,wav] song.wav more_songs/ ...
 
 Without ``--checkpoint`` the model shipped in the package
 (``mpe_jax/pretrained/``, ``pretrained.DEFAULT``) is used.
@@ -13,13 +14,15 @@ peak-normalised as in the reference loaders), in blocks, and computes the
 salience in fixed-size chunks that reproduce whole-file processing
 (``mpe_jax.inference``), so memory stays bounded for files of any length.
 Folders are searched recursively for audio files. For each input it writes
-``<stem>.multipitch.txt``, ``.csv``, ``.mid``, ``.png`` and ``.npz`` (see
-``mpe_jax.outputs``) under ``--output_dir`` (inputs found in a folder keep
-their sub-folders). The checkpoint carries its config; no ``--config`` is
-needed.
+``<stem>.mid``, ``.notes.csv``, ``.multipitch.txt`` and ``.png`` (and on
+request ``.csv``, ``.npz``, ``.sonified.wav``; see ``mpe_jax.outputs``) under
+``--output_dir`` (inputs found in a folder keep their sub-folders). The
+checkpoint carries its config; no ``--config`` is needed.
 
-A file that cannot be transcribed (missing, not audio, corrupt, NaN samples,
-...) is reported in one line and skipped; the others go on. The run ends with
+Every input is checked before anything is written: a missing file or a
+folder without audio stops the command with one line and no output. A file
+that cannot be transcribed (not audio, corrupt, NaN samples, ...) is
+reported in one line and skipped; the others go on. The run ends with
 a summary; the exit status is 0 when every input was transcribed, 1 when some
 failed, 2 when nothing could start (bad flags, unreadable checkpoint,
 unwritable output folder). ``--verbose`` adds tracebacks and library logs.
@@ -61,8 +64,11 @@ AUDIO_EXTENSIONS = ('.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3',
 
 USAGE = """Transcribe audio files with mpe_jax (the shipped model by default).
 
-Usage: python -m mpe_jax.transcribe [--checkpoint=DIR] [--output_dir=OUT]
-           [--formats=txt,csv,mid,png,npz] AUDIO_FILE_OR_FOLDER...
+Usage: mpe-jax-transcribe [--output_dir=OUT] [--formats=mid,notes,txt,png]
+           [--checkpoint=DIR] [--min_frequency=HZ] [--max_frequency=HZ]
+           [--onset_threshold=DB] [--min_note_seconds=S] [--midi_tempo=BPM]
+           AUDIO_FILE_OR_FOLDER...
+   (or: python -m mpe_jax.transcribe ...)
 """
 
 
@@ -150,7 +156,9 @@ class FileResult:
   error: str = ''
   warnings: list[str] = dataclasses.field(default_factory=list)
   seconds: float = 0.0  # audio duration
-  notes: int = 0
+  notes: int | None = None  # None: no note output was asked for
+  frames: int = 0  # salience frames computed
+  frames_with_pitch: int = 0  # of them, frames with at least one pitch
   skipped: bool = False
   traceback: str = ''  # for unexpected errors (shown with --verbose)
   adaptation: str = ''  # what --adapt did (or a warning says why not)
@@ -182,12 +190,20 @@ class Transcription:
   notes: list[outputs_lib.Note]
   adaptation: str = ''
 
-  def write_midi(self, path: str, *, pitch_bends: bool = False) -> str:
+  def write_midi(self, path: str, *, pitch_bends: bool = False,
+                 tempo_bpm: float = outputs_lib.MIDI_TEMPO) -> str:
     """The notes as a MIDI file (as the command's ``.mid``); returns it.
-    ``pitch_bends``: follow each note's pitch curve (``outputs.write_midi``).
+    ``pitch_bends``: follow each note's pitch curve (``outputs.write_midi``);
+    ``tempo_bpm``: the file's tempo (the notes keep their times).
     """
     return outputs_lib.write_midi(os.fspath(path), self.notes,
-                                  pitch_bends=pitch_bends)
+                                  pitch_bends=pitch_bends,
+                                  tempo_bpm=tempo_bpm)
+
+  def write_notes(self, path: str) -> str:
+    """The note events as CSV (as the command's ``.notes.csv``: start,
+    end, MIDI pitch, velocity, mean bend in cents); returns the path."""
+    return outputs_lib.write_notes(os.fspath(path), self.notes)
 
   def write_txt(self, path: str) -> str:
     """The frame-level pitches in mir_eval's multi-pitch format (as the
@@ -217,33 +233,70 @@ def _decoding(predictor, threshold: float | None) -> tuple[float, float]:
   return peaks_lib.decoding(predictor.config.eval, threshold)
 
 
+MAX_CHANNELS = 8  # more "channels" than this is not a channel axis
+
+
+def to_mono(audio: Any) -> np.ndarray:
+  """``[N]`` float32 samples of ``[N]``, ``[N, C]`` (soundfile's layout) or
+  ``[C, N]`` (librosa's) audio, channels averaged.
+
+  A 2-D array is read as ``[N, C]`` when its second axis is at most
+  ``MAX_CHANNELS`` long and its first is longer, as ``[C, N]`` the other way
+  round; anything else is ambiguous.
+
+  Raises:
+    ValueError: no samples, more than 2 axes, or an ambiguous 2-D shape.
+  """
+  x = np.asarray(audio, np.float32)
+  if x.ndim == 2:
+    rows, cols = x.shape
+    if cols <= MAX_CHANNELS < rows:
+      x = x.mean(axis=1, dtype=np.float32)
+    elif rows <= MAX_CHANNELS < cols:
+      x = x.mean(axis=0, dtype=np.float32)
+    else:
+      raise ValueError(
+          f'audio of shape {x.shape} is ambiguous: give [samples] or '
+          f'[samples, channels] / [channels, samples] with at most '
+          f'{MAX_CHANNELS} channels and more samples than that.')
+  if x.ndim != 1 or x.size == 0:
+    raise ValueError(f'audio must be [N], [N, C] or [C, N] with N > 0, got '
+                     f'shape {np.shape(audio)}')
+  return x
+
+
 def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
                      threshold: float | None = None,
                      min_note_seconds: float = outputs_lib.MIN_NOTE_SECONDS,
                      max_gap_seconds: float = outputs_lib.MAX_GAP_SECONDS,
+                     onset_threshold: float | None = outputs_lib.ONSET_DB,
+                     min_frequency: float | None = None,
+                     max_frequency: float | None = None,
                      adapt: Any = None) -> Transcription:
   """Transcribes a signal held in memory.
 
   Args:
-    audio: ``[N]`` mono or ``[N, C]`` samples (soundfile's layout).
+    audio: ``[N]`` mono, ``[N, C]`` or ``[C, N]`` samples (``to_mono``).
     sample_rate: Hz of ``audio`` (resampled to the model rate if different).
     predictor: an ``inference.Predictor``.
     threshold: peak threshold (default: the checkpoint's
       ``config.eval.threshold``).
     min_note_seconds, max_gap_seconds: note extraction (see
       ``outputs.NoteTracker``).
+    onset_threshold: rise (dB) of the energy at a sounding note's harmonics
+      that starts it again (a repeated note); None: never split.
+    min_frequency, max_frequency: pitches outside ``[min, max]`` Hz are
+      dropped from ``multipitch`` and ``notes`` (None: no limit).
     adapt: an ``adapt.AdaptSettings``: first adapt a copy of the model to
       this signal (``mpe_jax.adapt``); None: no adaptation.
 
   Raises:
-    ValueError: empty audio or NaN/Inf samples.
+    ValueError: empty audio, an ambiguous shape, NaN/Inf samples, a bad
+      frequency range.
   """
-  x = np.asarray(audio, np.float32)
-  if x.ndim == 2:
-    x = x.mean(axis=1, dtype=np.float32)
-  if x.ndim != 1 or x.size == 0:
-    raise ValueError(f'audio must be [N] or [N, C] with N > 0, got shape '
-                     f'{np.shape(audio)}')
+  x = to_mono(audio)
+  allowed = outputs_lib.frequency_mask(predictor.bin_frequencies,
+                                       min_frequency, max_frequency)
   if not np.all(np.isfinite(x)):
     raise ValueError('audio contains NaN or Inf samples')
   if sample_rate != predictor.sample_rate:
@@ -271,8 +324,11 @@ def transcribe_audio(audio: np.ndarray, sample_rate: int, predictor, *,
   tracker = outputs_lib.NoteTracker(
       times[1] - times[0] if len(times) > 1 else
       predictor.hop_length / predictor.sample_rate,
-      min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds)
+      min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
+      onset_db=onset_threshold)
   active = peaks_lib.decode(salience, thr, low)
+  if allowed is not None:
+    active = active & allowed[:, None]
   freqs = [predictor.bin_frequencies[active[:, t]]
            for t in range(active.shape[-1])]
   strength = None
@@ -327,6 +383,10 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
                     progress: Any = None, timings: Any = None,
                     sonify_balance: float = 0.5,
                     pitch_bends: bool = False,
+                    onset_threshold: float | None = outputs_lib.ONSET_DB,
+                    min_frequency: float | None = None,
+                    max_frequency: float | None = None,
+                    midi_tempo: float = outputs_lib.MIDI_TEMPO,
                     adapt: Any = None) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors).
@@ -378,7 +438,9 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
         min_note_seconds=min_note_seconds, max_gap_seconds=max_gap_seconds,
         title=os.path.basename(job.source), audio=samples,
         sample_rate=predictor.sample_rate, balance=sonify_balance,
-        pitch_bends=pitch_bends)
+        pitch_bends=pitch_bends, onset_db=onset_threshold,
+        min_frequency=min_frequency, max_frequency=max_frequency,
+        tempo_bpm=midi_tempo)
     if progress is not None:
       progress.reset(total=n_frames)
     blocks = iter(blocks)
@@ -391,7 +453,10 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
         writers.add(*item)
     with _phase(timings, 'host'):
       result.outputs = writers.commit()
-    result.notes = len(writers.notes)
+    if writers.tracker is not None:
+      result.notes = len(writers.notes)
+    result.frames = n_frames
+    result.frames_with_pitch = writers.frames_with_pitch
   except OSError as e:
     if writers is not None:
       writers.abort()
@@ -416,6 +481,10 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                      timings: Any = None,
                      sonify_balance: float = 0.5,
                      pitch_bends: bool = False,
+                     onset_threshold: float | None = outputs_lib.ONSET_DB,
+                     min_frequency: float | None = None,
+                     max_frequency: float | None = None,
+                     midi_tempo: float = outputs_lib.MIDI_TEMPO,
                      adapt: Any = None) -> list[FileResult]:
   """Transcribes files and folders; one failure does not stop the others.
 
@@ -453,7 +522,11 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             skip_existing=skip_existing,
                             progress=frames_bar, timings=timings,
                             sonify_balance=sonify_balance,
-                            pitch_bends=pitch_bends, adapt=adapt)
+                            pitch_bends=pitch_bends,
+                            onset_threshold=onset_threshold,
+                            min_frequency=min_frequency,
+                            max_frequency=max_frequency,
+                            midi_tempo=midi_tempo, adapt=adapt)
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)
@@ -473,12 +546,21 @@ def _report(r: FileResult, verbose: bool, bar) -> None:
   else:
     if r.adaptation:
       lines_out.append(f'{r.source}: {r.adaptation}')
-    lines_out.append(f'{r.source} ({r.seconds:.1f} s, {r.notes} notes) -> '
+    lines_out.append(f'{r.source} ({describe(r)}) -> '
                      + ', '.join(r.outputs))
   for line in lines_out:
     bar.write(line, file=sys.stdout)
   for line in lines_err:
     bar.write(line, file=sys.stderr)
+
+
+def describe(r: FileResult) -> str:
+  """What was computed for one input: '5.0 s, 12 notes' when notes were
+  made, else '5.0 s, 380 of 431 frames with pitches'."""
+  if r.notes is not None:
+    return f'{r.seconds:.1f} s, {r.notes} notes'
+  return (f'{r.seconds:.1f} s, {r.frames_with_pitch} of {r.frames} frames '
+          'with pitches')
 
 
 def summary(results: Sequence[FileResult]) -> str:
@@ -515,14 +597,30 @@ def _define_flags():
                       flag_values=fv)
   flags.DEFINE_list('formats', list(outputs_lib.DEFAULT_FORMATS),
                     'Outputs: any of ' + ','.join(outputs_lib.FORMATS) +
-                    ' (wav: the notes synthesised and mixed with the input, '
+                    ' (mid: MIDI notes; notes: note events, <stem>.notes.csv; '
+                    'txt: pitches per frame, mir_eval format; png: picture; '
+                    'csv: one row per frame and pitch; npz: the salience; '
+                    'wav: the notes synthesised over the input, '
                     '<stem>.sonified.wav).',
                     flag_values=fv)
   flags.DEFINE_float('threshold', None, 'Salience threshold on the peaks '
                      "(default: the checkpoint's config.eval.threshold).",
                      flag_values=fv)
   flags.DEFINE_float('min_note_seconds', outputs_lib.MIN_NOTE_SECONDS,
-                     'MIDI: shortest note kept.', flag_values=fv)
+                     'Notes: shortest note kept (s).', flag_values=fv)
+  flags.DEFINE_float('onset_threshold', outputs_lib.ONSET_DB, 'Notes: rise '
+                     '(dB) of the energy at a sounding note\'s harmonics that '
+                     'starts it again (a repeated note); higher splits less.',
+                     flag_values=fv)
+  flags.DEFINE_float('min_frequency', None, 'Leave out pitches below this '
+                     '(Hz) from every output but the salience.',
+                     flag_values=fv)
+  flags.DEFINE_float('max_frequency', None, 'Leave out pitches above this '
+                     '(Hz) from every output but the salience.',
+                     flag_values=fv)
+  flags.DEFINE_float('midi_tempo', outputs_lib.MIDI_TEMPO, 'Tempo (bpm) '
+                     'written in the MIDI file (note times do not change).',
+                     flag_values=fv)
   flags.DEFINE_float('max_gap_seconds', outputs_lib.MAX_GAP_SECONDS,
                      'MIDI: longest pause inside one note.', flag_values=fv)
   flags.DEFINE_bool('pitch_bends', False, 'MIDI: follow each note\'s pitch '
@@ -531,7 +629,8 @@ def _define_flags():
   flags.DEFINE_float('chunk_seconds', 20.0, 'Audio per model call (memory '
                      'use grows with it; results do not change).',
                      flag_values=fv)
-  flags.DEFINE_integer('batch_size', 4, 'Chunks per model call.',
+  flags.DEFINE_integer('batch_size', 1, 'Chunks of long files per model '
+                       'call (1 is fastest on a CPU; more on an accelerator).',
                        flag_values=fv)
   flags.DEFINE_float('sonify_balance', 0.5, 'wav output: share of the '
                      'synthesised notes in the mix (0 = the recording only, '
@@ -547,10 +646,10 @@ def _define_flags():
                     'exist (to resume a large batch).', flag_values=fv)
   flags.DEFINE_bool('progress', None, 'Progress bars (default: when stderr '
                     'is a terminal).', flag_values=fv)
-  flags.DEFINE_bool('compile_cache', True, 'Keep compiled programs in the '
-                    'user cache folder ($MPE_JAX_COMPILE_CACHE, else '
-                    '$XDG_CACHE_HOME/mpe_jax/xla) so the next run skips '
-                    'compilation; --nocompile_cache turns it off.',
+  flags.DEFINE_bool('compile_cache', True, 'Keep the compiled programs in '
+                    'a cache folder of their own ($MPE_JAX_COMPILE_CACHE, '
+                    'else $XDG_CACHE_HOME/mpe_jax/transcribe) so the next run '
+                    'compiles nothing; --nocompile_cache turns it off.',
                     flag_values=fv)
   flags.DEFINE_bool('timings', False, 'Print where the time went (one JSON '
                     'line on stderr: start-up, imports, model load, tracing, '
@@ -573,6 +672,41 @@ def _adapt_settings(fv):
   return adapt_lib.AdaptSettings(seconds=float(fv.adapt_seconds))
 
 
+def check_inputs(inputs: Sequence[str], output_dir_given: bool) -> None:
+  """Every input exists (files) or holds audio (folders), before anything
+  is written.
+
+  Raises:
+    cli.UsageError: one line naming each missing input (with a hint when
+      the first one looks like Basic-Pitch's output-folder argument).
+  """
+  bad = [job for job in expand_inputs(inputs) if job.error]
+  if not bad:
+    return
+  text = '; '.join(job.error.rstrip('.') for job in bad)
+  first = os.path.normpath(os.fspath(inputs[0]))
+  if (len(inputs) > 1 and not output_dir_given
+      and bad[0].source == first):
+    text += (f' (to write the outputs into {inputs[0]}, give '
+             f'--output_dir={inputs[0]})')
+  raise cli.UsageError(text + '; nothing was written')
+
+
+def check_options(fv) -> None:
+  """The decoding options' values, before anything is written."""
+  try:
+    outputs_lib.frequency_mask(np.ones(1), fv.min_frequency,
+                               fv.max_frequency)
+  except ValueError as error:
+    raise cli.UsageError(f'--min_frequency/--max_frequency: {error}') from None
+  if not 0 < fv.midi_tempo <= 10_000:
+    raise cli.UsageError(f'--midi_tempo must lie in (0, 10000] bpm, got '
+                         f'{fv.midi_tempo}')
+  if fv.min_note_seconds < 0:
+    raise cli.UsageError(f'--min_note_seconds must be >= 0, got '
+                         f'{fv.min_note_seconds}')
+
+
 def run(argv: Sequence[str]) -> int:
   """The command line; returns the exit status (0, 1 or 2)."""
   fv = _define_flags()
@@ -590,6 +724,9 @@ def run(argv: Sequence[str]) -> int:
     if unknown or not fv.formats:
       raise cli.UsageError(f'unknown --formats {unknown or fv.formats}; '
                            f'choose from {",".join(outputs_lib.FORMATS)}')
+    check_options(fv)
+    adapt = _adapt_settings(fv)
+    check_inputs(inputs, fv['output_dir'].present)
     check_output_dir(fv.output_dir)  # before the (slow) model load
     from mpe_jax import timings as timings_lib  # pylint: disable=g-import-not-at-top
     timings = timings_lib.Timings() if fv.timings else None
@@ -612,11 +749,14 @@ def run(argv: Sequence[str]) -> int:
         max_gap_seconds=fv.max_gap_seconds, skip_existing=fv.skip_existing,
         verbose=fv.verbose, show_progress=fv.progress, timings=timings,
         sonify_balance=fv.sonify_balance, pitch_bends=fv.pitch_bends,
-        adapt=_adapt_settings(fv))
+        onset_threshold=fv.onset_threshold, min_frequency=fv.min_frequency,
+        max_frequency=fv.max_frequency, midi_tempo=fv.midi_tempo,
+        adapt=adapt)
     print(summary(results), file=sys.stderr if any(
         not r.ok for r in results) else sys.stdout)
     if timings is not None:
-      print('timings ' + json.dumps(timings.summary()), file=sys.stderr)
+      print('timings ' + json.dumps(timings.summary(predictor.programs)),
+            file=sys.stderr)
     if fv.verbose:
       print(f'({time.perf_counter() - t0:.1f} s)', file=sys.stderr)
     return cli.OK if all(r.ok for r in results) else cli.FAILURES

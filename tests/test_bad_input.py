@@ -71,8 +71,6 @@ def _make_corpus(d):
 # name -> (outcome, fragment of its message line)
 CASES = {
     'good_first.wav': ('ok', None),
-    'missing.wav': ('error', 'missing.wav: file not found.'),
-    'empty_folder': ('error', 'empty_folder: folder contains no audio files'),
     'empty.wav': ('error', 'empty.wav: empty file (0 bytes).'),
     'zero_length.wav': ('error', 'zero_length.wav: no samples'),
     'truncated.flac': ('error', 'truncated.flac: corrupt or truncated audio, '
@@ -122,8 +120,8 @@ def batch(request, tmp_path_factory, tiny_trained_run):
       (out / 'clash.png').mkdir()  # an output path that cannot be written
       cmd = [sys.executable, '-m', 'mpe_jax.transcribe',
              f'--checkpoint={tiny_trained_run}', f'--output_dir={out}',
-             '--chunk_seconds=2', '--batch_size=2'] + [str(d / n)
-                                                       for n in CASES]
+             '--chunk_seconds=2', '--batch_size=2',
+             '--formats=txt,csv,mid,png,npz'] + [str(d / n) for n in CASES]
       proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                             timeout=900, check=False)
       result.write_text(json.dumps({'returncode': proc.returncode,
@@ -180,6 +178,40 @@ def test_each_input(batch, name):
   assert len(rows) == n_frames
   if name == 'silent.wav':
     assert all(len(r.split('\t')) == 1 for r in rows)
+
+
+def test_missing_inputs_stop_before_anything_is_written(batch, tmp_path):
+  """A missing file or a folder without audio is found before the model
+  loads: one line naming each, exit status 2, no output folder made."""
+  d, _, _ = batch
+  out = tmp_path / 'never_made'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'mpe_jax.transcribe', f'--output_dir={out}',
+       str(d / 'good_first.wav'), str(d / 'missing.wav'),
+       str(d / 'empty_folder')], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert proc.returncode == 2, proc.stderr
+  assert proc.stderr.count('\n') == 1, proc.stderr
+  assert 'missing.wav: file not found' in proc.stderr
+  assert 'empty_folder: folder contains no audio files' in proc.stderr
+  assert 'nothing was written' in proc.stderr
+  assert not out.exists()
+
+
+def test_basic_pitch_argument_order_writes_nothing(batch, tmp_path):
+  """``basic-pitch OUTDIR FILE`` habits: the folder is not an input; the
+  line says how to name the output folder, and the current folder gets
+  nothing."""
+  d, _, _ = batch
+  proc = subprocess.run(
+      [sys.executable, '-m', 'mpe_jax.transcribe', 'outdir',
+       str(d / 'good_first.wav')], cwd=tmp_path, capture_output=True,
+      text=True, timeout=300, check=False,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert proc.returncode == 2, proc.stderr
+  assert ('outdir: file not found (to write the outputs into outdir, give '
+          '--output_dir=outdir); nothing was written') in proc.stderr
+  assert os.listdir(tmp_path) == []
 
 
 def test_cli_outputs_equal_the_python_api(batch, tiny_predictor):

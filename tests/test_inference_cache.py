@@ -1,9 +1,11 @@
-"""The command's start-up caches: compiled programs, exported programs and
-the built front end (``mpe_jax.compile_cache``, ``mpe_jax.exported``).
+"""The transcriber's cache: compiled programs and the built front end
+(``mpe_jax.compile_cache``).
 
 A second run reuses what the first compiled (counted, not timed), the
-outputs are the same bytes with and without the caches, and two processes
-filling one empty cache at once both succeed.
+outputs are the same bytes with and without the cache, two processes
+filling one empty cache at once both succeed, and entries the cache did
+not write (another JAX's, JAX's own cache files, truncated ones) never stop
+it from caching.
 """
 
 import json
@@ -17,8 +19,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from mpe_jax import bucketing
 from mpe_jax import compile_cache
-from mpe_jax import exported
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RATE = 22050
@@ -69,8 +71,9 @@ def test_second_run_compiles_nothing_and_outputs_do_not_change(tmp_path):
            for k in range(2)]
   cold = [_finish(p) for p in first]
   assert all(t['programs_compiled'] > 0 for t in cold)
-  assert os.listdir(os.path.join(cache, 'exports'))
-  assert os.listdir(os.path.join(cache, 'frontends'))
+  folder = os.path.join(cache, compile_cache.version_folder())
+  assert os.listdir(os.path.join(folder, 'programs'))
+  assert os.listdir(os.path.join(folder, 'frontends'))
   warm = _finish(_transcribe(wav, str(tmp_path / 'out2'), cache))
   assert warm['programs_compiled'] == 0, warm
   assert warm['programs_cached'] > 0
@@ -83,15 +86,20 @@ def test_second_run_compiles_nothing_and_outputs_do_not_change(tmp_path):
 
 
 def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+  version = compile_cache.version_folder()
+  assert version == f'jax-{jax.__version__}-jaxlib-{jax.lib.__version__}'
   monkeypatch.delenv(compile_cache.ENV, raising=False)
   monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
-  assert compile_cache.resolve_dir() == str(tmp_path / 'xdg' / 'mpe_jax' /
-                                            'xla')
+  assert compile_cache.resolve_dir() == str(
+      tmp_path / 'xdg' / 'mpe_jax' / 'transcribe' / version)
+  # Training keeps JAX's cache apart from the transcriber's.
+  assert compile_cache.training_dir() == str(
+      tmp_path / 'xdg' / 'mpe_jax' / 'train' / version)
   monkeypatch.delenv('XDG_CACHE_HOME')
   assert compile_cache.resolve_dir().endswith(
-      os.path.join('.cache', 'mpe_jax', 'xla'))
+      os.path.join('.cache', 'mpe_jax', 'transcribe', version))
   monkeypatch.setenv(compile_cache.ENV, str(tmp_path / 'mine'))
-  assert compile_cache.resolve_dir() == str(tmp_path / 'mine')
+  assert compile_cache.resolve_dir() == str(tmp_path / 'mine' / version)
   for off in ('0', 'off', 'False', 'no'):
     monkeypatch.setenv(compile_cache.ENV, off)
     assert compile_cache.resolve_dir() is None
@@ -99,33 +107,91 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
   assert compile_cache.resolve_dir(enabled=False) is None
 
 
-def test_exported_programs_are_reused_and_rewritten_when_corrupt(tmp_path):
+def test_programs_are_reused_and_compiled_again_when_damaged(tmp_path):
   def f(w, x):
     return jnp.tanh(x @ w['a']) + w['b']
 
   w = {'a': np.ones((3, 4), np.float32), 'b': np.arange(4, dtype=np.float32)}
   x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
   want = np.asarray(jax.jit(f)(w, x))
-  store = exported.Programs(str(tmp_path), 'identity')
+  store = compile_cache.Programs(str(tmp_path), 'identity')
   np.testing.assert_allclose(store.wrap('f', jax.jit(f))(w, x), want,
                              atol=1e-6)
-  assert (store.exported, store.loaded) == (1, 0)
-  again = exported.Programs(str(tmp_path), 'identity')
+  assert (store.compiled, store.loaded) == (1, 0)
+  again = compile_cache.Programs(str(tmp_path), 'identity')
   np.testing.assert_allclose(again.wrap('f', jax.jit(f))(w, x), want,
                              atol=1e-6)
-  assert (again.exported, again.loaded) == (0, 1)
-  # Another identity (another model config) is another program.
-  other = exported.Programs(str(tmp_path), 'other')
+  assert (again.compiled, again.loaded) == (0, 1)
+  # Another shape is another program; another identity (another model
+  # config) too.
+  again.wrap('f', jax.jit(f))(w, x[:1])
+  assert again.compiled == 1
+  other = compile_cache.Programs(str(tmp_path), 'other')
   other.wrap('f', jax.jit(f))(w, x)
-  assert other.exported == 1
-  # A damaged file is re-exported, not fatal.
-  for name in os.listdir(tmp_path / 'exports'):
-    (tmp_path / 'exports' / name).write_bytes(b'not an export')
-  fixed = exported.Programs(str(tmp_path), 'identity')
+  assert other.compiled == 1
+  # Damaged files (truncated, overwritten) are compiled again, not fatal,
+  # and written again: the next process loads them.
+  programs = tmp_path / 'programs'
+  for k, name in enumerate(sorted(os.listdir(programs))):
+    data = (programs / name).read_bytes()
+    (programs / name).write_bytes(data[:len(data) // 2] if k % 2 else
+                                  b'not a program')
+  fixed = compile_cache.Programs(str(tmp_path), 'identity')
   np.testing.assert_allclose(fixed.wrap('f', jax.jit(f))(w, x), want,
                              atol=1e-6)
-  assert fixed.exported == 1
-  assert exported.Programs(None, 'x').wrap('f', f) is f
+  assert (fixed.compiled, fixed.skipped) == (1, 1)
+  reloaded = compile_cache.Programs(str(tmp_path), 'identity')
+  reloaded.wrap('f', jax.jit(f))(w, x)
+  assert (reloaded.compiled, reloaded.loaded) == (0, 1)
+  assert compile_cache.Programs(None, 'x').wrap('f', f) is f
+
+
+def test_the_folder_is_bounded_least_recently_used_first(tmp_path):
+  programs = tmp_path / 'programs'
+  programs.mkdir()
+  for k in range(5):
+    path = programs / f'{k}{compile_cache.PROGRAM_SUFFIX}'
+    path.write_bytes(b'x' * 100)
+    os.utime(path, (1000 + k, 1000 + k))
+  (programs / 'foreign-cache').write_bytes(b'y' * 1000)  # not an entry
+  os.utime(programs / f'0{compile_cache.PROGRAM_SUFFIX}', (2000, 2000))
+  compile_cache.evict(str(programs), 300)
+  assert sorted(os.listdir(programs)) == sorted(
+      ['0.xla', '3.xla', '4.xla', 'foreign-cache'])
+
+
+def _fill_with_foreign_entries(folder):
+  """What other programs and versions leave in cache folders: JAX's own
+  cache entries without their '-atime' files, a truncated entry, another
+  JAX version's folder."""
+  programs = os.path.join(folder, compile_cache.version_folder(), 'programs')
+  os.makedirs(programs, exist_ok=True)
+  for name in ('jit_train_step-0123456789abcdef-cache',
+               'jit__multi_slice-fedcba9876543210-cache'):
+    with open(os.path.join(programs, name), 'wb') as f:
+      f.write(os.urandom(4096))
+  with open(os.path.join(programs, '0' * 40 + '.xla'), 'wb') as f:
+    f.write(b'MPEJAXPROGRAM' + os.urandom(100))  # truncated
+  old = os.path.join(folder, 'jax-0.4.30-jaxlib-0.4.30', 'programs')
+  os.makedirs(old)
+  with open(os.path.join(old, '1' * 40 + '.xla'), 'wb') as f:
+    f.write(os.urandom(1000))
+
+
+def test_foreign_and_damaged_entries_never_stop_the_cache(tmp_path):
+  wav = str(tmp_path / 'chord.wav')
+  _chord(wav)
+  cache = str(tmp_path / 'cache')
+  _fill_with_foreign_entries(cache)
+  cold = _finish(_transcribe(wav, str(tmp_path / 'out0'), cache))
+  assert cold['programs_compiled'] > 0
+  warm = _finish(_transcribe(wav, str(tmp_path / 'out1'), cache))
+  assert warm['programs_compiled'] == 0, warm
+  assert warm['programs_cached'] > 0
+  _same_outputs(str(tmp_path / 'out0'), str(tmp_path / 'out1'))
+  # The foreign files are left where they were.
+  assert os.path.exists(os.path.join(
+      cache, 'jax-0.4.30-jaxlib-0.4.30', 'programs', '1' * 40 + '.xla'))
 
 
 def test_cached_frontend_round_trip(tmp_path):
@@ -150,3 +216,39 @@ def test_cached_frontend_round_trip(tmp_path):
   assert System.calls == 2 and float(third['kernel'][0, 0]) == 3.0
   assert compile_cache.cached_frontend(System(), config, None)
   assert System.calls == 3
+
+
+def test_new_lengths_reuse_the_compiled_programs(tiny_trained_run, tmp_path):
+  """Inputs are padded to a fixed set of shapes: once one length of each
+  kind (shorter than a quarter chunk, up to a chunk, several chunks) has
+  run, any other length compiles nothing, and gives the whole-file result
+  within the frames that exist."""
+  from mpe_jax import inference  # pylint: disable=g-import-not-at-top
+  predictor = inference.load_predictor(str(tiny_trained_run),
+                                       chunk_seconds=2.0, batch_size=2,
+                                       cache_dir=str(tmp_path))
+  rng = np.random.default_rng(0)
+
+  def audio(seconds):
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * rng.standard_normal(
+        len(t)) * 0.1)).astype(np.float32)
+
+  for seconds in (0.3, 1.3, 5.0):  # warm: one of each kind
+    predictor.salience(audio(seconds))
+  warm = predictor.programs.compiled
+  assert warm > 0
+  # Whole-file salience at each file's own length (no store, no padding).
+  reference = bucketing.BucketedSalience(predictor.config,
+                                         system=predictor.system,
+                                         frontend=predictor.frontend)
+  r = predictor.receptive_field
+  for seconds in (0.41, 0.77, 1.9, 3.3, 7.3, 0.02):  # never seen
+    x = audio(seconds)
+    sal = predictor.salience(x)
+    assert predictor.programs.compiled == warm, seconds
+    frames = predictor.num_frames(len(x))
+    assert sal.shape == (len(predictor.bin_frequencies), frames)
+    if frames >= 2 * r:  # shorter ones end on padding (documented)
+      whole = reference.whole(predictor.params, x[None])[0]
+      np.testing.assert_allclose(sal, whole, atol=2e-5)

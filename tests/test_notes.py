@@ -78,6 +78,13 @@ def test_a_repeated_note_is_split_at_its_second_attack():
   without.update(0, freqs, values)
   assert len(without.finish()) == 1
 
+  # The onset threshold (--onset_threshold): above the attack's rise, the
+  # repeated note stays one note.
+  rise = strength[64 - 21].max()
+  high = outputs.NoteTracker(DT, onset_db=float(rise) + 1.0)
+  high.update(0, freqs, values, strength)
+  assert len(high.finish()) == 1
+
 
 def test_a_bent_note_stays_one_note_and_keeps_its_curve():
   n = 60

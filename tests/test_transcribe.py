@@ -229,13 +229,22 @@ def _toy_salience():
 def test_text_csv_npz_png_outputs(tmp_path):
   freqs, sal = _toy_salience()
   stem = str(tmp_path / 'sub' / 'toy')
-  writers = outputs.Writers(stem, outputs.DEFAULT_FORMATS, freqs, 0.01, 3,
+  formats = ('txt', 'csv', 'mid', 'notes', 'png', 'npz')
+  writers = outputs.Writers(stem, formats, freqs, 0.01, 3,
                             threshold=0.5, min_note_seconds=0.01)
   writers.add(0, sal[:, :2])
   writers.add(2, sal[:, 2:])
   paths = writers.commit()
   assert paths == [stem + s for s in ('.multipitch.txt', '.csv', '.mid',
-                                      '.png', '.npz')]
+                                      '.notes.csv', '.png', '.npz')]
+  # The note events: one row per note (each peak here lasts one frame).
+  with open(stem + '.notes.csv') as f:
+    notes = list(csv.DictReader(f))
+  assert [(r['start_time_s'], r['end_time_s']) for r in notes] == [
+      ('0.0000', '0.0100')] * 2 + [('0.0200', '0.0300')]
+  assert all(outputs.note_name(int(r['pitch_midi'])) == r['note']
+             for r in notes)
+  assert writers.frames_with_pitch == 2
   # Peaks >= 0.5: frame 0 -> bins 0 and 3; frame 1 -> none (0.4, plateau);
   # frame 2 -> bin 4 only (bins 1-2 are a plateau).
   times, est = outputs.read_multipitch(stem + '.multipitch.txt')

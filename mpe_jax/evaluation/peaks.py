@@ -77,8 +77,10 @@ class PeakDecoder:
     labels, n = ndimage.label(cand, structure=np.ones((3, 3), bool))
     keep = np.zeros(n + 1, bool)
     if n:
-      index = np.arange(1, n + 1)
-      keep[1:] = ndimage.maximum(buf, labels, index) >= self.threshold
+      # Each track's maximum, over its candidate cells only (few per frame).
+      best = np.full(n + 1, -np.inf)
+      np.maximum.at(best, labels[cand], buf[cand])
+      keep[1:] = best[1:] >= self.threshold
       if self._previous is not None:  # continues an active track
         prev = np.convolve(self._previous.astype(np.int8), np.ones(3),
                            'same') > 0
