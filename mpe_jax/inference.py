@@ -21,15 +21,15 @@ chunk size:
   (``Streaming.frame_statistic``); the second pass computes the salience with
   it.
 
-Files no longer than one chunk, and systems that declare no
-``systems.Streaming``, are processed whole: padded to a quarter chunk or a
-whole chunk plus one fixed end window (``BucketedSalience`` with fixed sizes;
-the trainer's evaluation uses its ladder of length buckets), with the same
-result. Chunks go through the model ``batch_size`` at a time and the ones
-left over one by one. So a file of any length runs on the same few compiled
-programs (at most two head sizes, the end window, and two batch sizes of the
-chunk statistic and salience), which the transcriber keeps on disk
-(``compile_cache.Programs``).
+Files no longer than two chunks, and systems that declare no
+``systems.Streaming``, are processed whole: padded to a quarter chunk, one
+chunk or two, plus one fixed end window (``BucketedSalience`` with fixed
+sizes; the trainer's evaluation uses its ladder of length buckets), with the
+same result. Chunks go through the model ``batch_size`` at a time and the
+ones left over one by one. So a file of any length runs on the same few
+compiled programs (at most three head sizes, the end window, and two batch
+sizes of the chunk statistic and salience), which the transcriber keeps on
+disk (``compile_cache.Programs``).
 """
 
 from __future__ import annotations
@@ -54,9 +54,13 @@ from mpe_jax.models.skeleton import config_from_dict
 from mpe_jax.models.skeleton import model_skeleton  # pylint: disable=unused-import
 from mpe_jax.models.skeleton import time_receptive_field  # pylint: disable=unused-import
 
-# Files no longer than a chunk are padded to 1/SHORT_FRACTION of a chunk or
-# to a whole one (two compiled shapes, whatever the file's length).
+# Files no longer than WHOLE_CHUNKS chunks are computed in one call, padded
+# to 1/SHORT_FRACTION of a chunk, one chunk or WHOLE_CHUNKS chunks (three
+# compiled shapes, whatever the file's length). One call over 40 s took 0.52 s
+# on 2 CPU cores where two 20-s chunks took 0.64 s (their first pass, for the
+# file's normaliser, computes the front end a second time).
 SHORT_FRACTION = 4
+WHOLE_CHUNKS = 2
 
 # The published systems all read 22,050-Hz audio; used only for systems that
 # declare no ``Streaming`` (which carries the rate).
@@ -164,10 +168,12 @@ class Predictor:
         raise ValueError(f'chunk_seconds={chunk_seconds} is too short: a '
                          f'chunk must exceed {2 * self.margin} frames '
                          f'(> {min_s:.2f} s) of context.')
-      # Files up to one chunk: padded to a quarter chunk or a whole one.
+      # Files up to WHOLE_CHUNKS chunks: padded to a quarter chunk, a
+      # chunk or WHOLE_CHUNKS chunks, and computed in one call.
       sizes = tuple(sorted({max(self.chunk_frames // SHORT_FRACTION,
                                 2 * self.receptive_field),
-                            self.chunk_frames}))
+                            self.chunk_frames,
+                            WHOLE_CHUNKS * self.chunk_frames}))
     self._bucketed = BucketedSalience(config, system=self.system,
                                       frontend=self.frontend,
                                       programs=programs, sizes=sizes)
@@ -191,6 +197,11 @@ class Predictor:
     """``[n_frames]`` centre time (s) of each salience frame."""
     return np.asarray(self.system.frame_times(self.frontend, n_frames),
                       np.float64)
+
+  @property
+  def whole_frames(self) -> int:
+    """The longest file (frames) computed in one call, not in chunks."""
+    return WHOLE_CHUNKS * self.chunk_frames
 
   def chunks(self, n_samples: int) -> list[Chunk]:
     """The chunk plan for a file of ``n_samples`` samples."""
@@ -259,7 +270,7 @@ class Predictor:
     if len(audio) == 0:
       raise ValueError('cannot compute the salience of zero samples')
     if self.streaming is None or self.num_frames(len(audio)) <= \
-        self.chunk_frames:
+        self.whole_frames:
       sal = self.whole_file(audio)
       if progress is not None:
         progress.update(sal.shape[-1])

@@ -38,6 +38,7 @@ In Python (e.g. a notebook)::
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -353,6 +354,13 @@ def _zero_blocks(n_bins: int, n_frames: int, block: int):
     yield start, np.zeros((n_bins, min(block, n_frames - start)), np.float32)
 
 
+def _counted(salience: np.ndarray, progress: Any):
+  """The one block of a salience computed ahead (progress updated)."""
+  if progress is not None:
+    progress.update(salience.shape[-1])
+  yield 0, salience
+
+
 def _phase(timings, name: str):
   """``timings.phase(name)``, or nothing without timings."""
   return contextlib.nullcontext() if timings is None else timings.phase(name)
@@ -374,6 +382,41 @@ def _adapted(predictor, samples, settings, result: FileResult,
   return adapted
 
 
+@dataclasses.dataclass
+class Prepared:
+  """One input decoded (and, for files of up to two chunks, its whole
+  salience computed) ahead of writing its outputs (``prepare``)."""
+  decoded: Any = None  # audio_stream.DecodedAudio, peak-normalised
+  salience: np.ndarray | None = None  # [K, T], or None: streamed later
+  error: str = ''  # the file could not be decoded (one line)
+  failure: BaseException | None = None  # computing the salience failed
+
+
+def prepare(job: Job, predictor, *, ahead: bool = False) -> Prepared:
+  """Decodes ``job``'s file; with ``ahead``, also computes the salience of
+  a file that goes through the model in one call (up to
+  ``predictor.whole_frames`` frames, not silent), so that a worker thread
+  can run it while the previous file's outputs are written."""
+  prepared = Prepared()
+  try:
+    prepared.decoded = audio_stream.decode_audio(job.source,
+                                                 predictor.sample_rate)
+  except audio_lib.AudioError as e:
+    prepared.error = str(e)
+    return prepared
+  decoded = prepared.decoded
+  decoded.normalize()
+  if (ahead and decoded.peak > 0 and predictor.streaming is not None
+      and not decoded.on_disk
+      and predictor.num_frames(len(decoded.samples))
+      <= predictor.whole_frames):
+    try:
+      prepared.salience = predictor.whole_file(decoded.samples)
+    except Exception as e:  # pylint: disable=broad-except
+      prepared.failure = e  # raised where the file's errors are handled
+  return prepared
+
+
 def transcribe_file(job: Job, predictor, output_dir: str, *,
                     formats: Sequence[str] = outputs_lib.DEFAULT_FORMATS,
                     threshold: float | None = None,
@@ -387,7 +430,8 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
                     min_frequency: float | None = None,
                     max_frequency: float | None = None,
                     midi_tempo: float = outputs_lib.MIDI_TEMPO,
-                    adapt: Any = None) -> FileResult:
+                    adapt: Any = None,
+                    prepared: Any = None) -> FileResult:
   """Transcribes one input to its output files (errors are not raised but
   returned in ``FileResult.error``, except programming errors).
 
@@ -395,7 +439,10 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
   ('decode'), computing the salience ('compute') and picking peaks, joining
   notes and writing files ('host'). ``adapt`` (an ``adapt.AdaptSettings``)
   first adapts a copy of the model to this input (``mpe_jax.adapt``); a
-  recording it cannot adapt on is transcribed unadapted, with a warning."""
+  recording it cannot adapt on is transcribed unadapted, with a warning.
+  ``prepared``: a future of ``prepare(job, predictor, ahead=True)`` run by
+  a worker thread (the wait for it counts as 'compute'); None: decoded
+  here."""
 
   result = FileResult(job.source)
   if job.error:
@@ -406,24 +453,31 @@ def transcribe_file(job: Job, predictor, output_dir: str, *,
   if skip_existing and all(os.path.exists(t) for t in targets):
     result.outputs, result.skipped = targets, True
     return result
-  try:
+  if prepared is not None:
+    with _phase(timings, 'compute'):
+      ready = prepared.result()
+  else:
     with _phase(timings, 'decode'):
-      decoded = audio_stream.decode_audio(job.source, predictor.sample_rate)
-  except audio_lib.AudioError as e:
-    result.error = str(e)
+      ready = prepare(job, predictor)
+  if ready.error:
+    result.error = ready.error
     return result
+  decoded = ready.decoded
   result.warnings = list(decoded.warnings)
   result.seconds = decoded.seconds
   writers = None
   try:
     if decoded.peak == 0:
       result.warnings.append('silent: every sample is 0; no pitches.')
-    with _phase(timings, 'decode'):
-      decoded.normalize()
+    if ready.failure is not None:
+      raise ready.failure
     samples = decoded.samples
     if adapt is not None and decoded.peak > 0:
       predictor = _adapted(predictor, samples, adapt, result, progress)
-    if predictor.streaming is None:
+    if ready.salience is not None:  # computed ahead
+      n_frames, blocks = ready.salience.shape[-1], _counted(
+          ready.salience, progress)
+    elif predictor.streaming is None:
       whole = predictor.whole_file(samples)
       n_frames, blocks = whole.shape[-1], iter([(0, whole)])
     else:
@@ -508,9 +562,31 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
   jobs = expand_inputs(inputs)
   results = []
   disable = None if show_progress is None else not show_progress
-  with tqdm.tqdm(total=len(jobs), unit='file', desc='transcribe',
-                 disable=disable, dynamic_ncols=True) as files_bar:
-    for job in jobs:
+  # One worker decodes the next file and computes its salience while this
+  # one's notes and files are made (not with --adapt: each file adapts its
+  # own copy of the model first).
+  ahead = adapt is None and predictor.streaming is not None and len(jobs) > 1
+  pool = concurrent.futures.ThreadPoolExecutor(
+      max_workers=1, thread_name_prefix='mpe_jax_prepare') if ahead else None
+  futures: dict[int, Any] = {}
+
+  def submit(i: int) -> None:
+    job = jobs[i]
+    if pool is None or job.error or (skip_existing and all(
+        os.path.exists(os.path.join(output_dir, job.stem)
+                       + outputs_lib.SUFFIXES[f]) for f in formats)):
+      return
+    futures[i] = pool.submit(prepare, job, predictor, ahead=True)
+
+  with contextlib.ExitStack() as stack, tqdm.tqdm(
+      total=len(jobs), unit='file', desc='transcribe', disable=disable,
+      dynamic_ncols=True) as files_bar:
+    if pool is not None:
+      stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+      submit(0)
+    for i, job in enumerate(jobs):
+      if pool is not None and i + 1 < len(jobs):
+        submit(i + 1)
       files_bar.set_postfix_str(os.path.basename(job.source)[-40:])
       with tqdm.tqdm(unit='frame', desc=os.path.basename(job.source)[-30:],
                      leave=False, disable=disable,
@@ -526,7 +602,8 @@ def transcribe_files(inputs: Sequence[str], predictor, *,
                             onset_threshold=onset_threshold,
                             min_frequency=min_frequency,
                             max_frequency=max_frequency,
-                            midi_tempo=midi_tempo, adapt=adapt)
+                            midi_tempo=midi_tempo, adapt=adapt,
+                            prepared=futures.pop(i, None))
       files_bar.update(1)
       _report(r, verbose, files_bar)
       results.append(r)

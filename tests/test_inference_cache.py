@@ -220,8 +220,7 @@ def test_cached_frontend_round_trip(tmp_path):
 
 def test_new_lengths_reuse_the_compiled_programs(tiny_trained_run, tmp_path):
   """Inputs are padded to a fixed set of shapes: once one length of each
-  kind (shorter than a quarter chunk, up to a chunk, several chunks) has
-  run, any other length compiles nothing, and gives the whole-file result
+  kind (up to a quarter chunk, a chunk, two chunks; longer) has run, any other length compiles nothing, and gives the whole-file result
   within the frames that exist."""
   from mpe_jax import inference  # pylint: disable=g-import-not-at-top
   predictor = inference.load_predictor(str(tiny_trained_run),
@@ -234,7 +233,7 @@ def test_new_lengths_reuse_the_compiled_programs(tiny_trained_run, tmp_path):
     return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * rng.standard_normal(
         len(t)) * 0.1)).astype(np.float32)
 
-  for seconds in (0.3, 1.3, 5.0):  # warm: one of each kind
+  for seconds in (0.3, 1.3, 3.0, 5.0):  # warm: one of each kind
     predictor.salience(audio(seconds))
   warm = predictor.programs.compiled
   assert warm > 0
