@@ -61,7 +61,7 @@ def test_notebook_code_cells_run(tmp_path, monkeypatch, tiny_trained_run):
   n_bins = tiny_config.get_config().hcqt.n_bins
   assert result.salience.shape == (n_bins, 87)  # 1 s at 22,050 Hz, hop 256
   assert sorted(os.listdir(tmp_path / 'out')) == [
-      'example.csv', 'example.mid', 'example.multipitch.txt', 'example.npz',
+      'example.mid', 'example.multipitch.txt', 'example.notes.csv',
       'example.png', 'example.wav']
   report = namespace['report']
   assert report.failures == [] and set(report.mean) >= {
