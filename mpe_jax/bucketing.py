@@ -79,10 +79,9 @@ class BucketedSalience:
     """``programs``: a ``compile_cache.Programs`` store for the compiled
     functions (None: traced in every process). ``sizes``: a fixed set of
     head lengths (frames) instead of the ladder, for callers that never
-    pass files longer than the largest (the transcriber's chunks): files
-    shorter than ``2R`` frames are then padded with silence to the smallest
-    size as well (their last ``R`` frames see that silence instead of the
-    file's end), so no input length compiles a program of its own."""
+    pass files longer than the largest (the transcriber's chunks), so that
+    no input length of ``2R`` frames or more compiles a program of its
+    own."""
     self.config = config
     self.system = system or systems.get_system(config)
     self.frontend = (frontend if frontend is not None
@@ -131,11 +130,11 @@ class BucketedSalience:
 
   def bucket(self, n_frames: int) -> int:
     """Frames of the head call for a file of ``n_frames`` frames (0: whole)."""
-    if self.streaming is not None and self.sizes and (
-        n_frames <= self.sizes[-1]):
+    if self.streaming is None or n_frames < 2 * self.receptive_field:
+      return 0
+    if self.sizes and n_frames <= self.sizes[-1]:
       return min(k for k in self.sizes if k >= n_frames)
-    if (self.streaming is None or not self.per_octave
-        or n_frames < 2 * self.receptive_field):
+    if not self.per_octave:
       return 0
     return bucket_frames(n_frames, self.tail_frames, self.per_octave)
 
@@ -166,8 +165,6 @@ class BucketedSalience:
     sal = np.asarray(sal)
     if size == frames:
       return sal
-    if frames < 2 * r:  # fixed sizes: a file too short to split (see init)
-      return sal[..., :frames]
     begin = (frames - w) * hop  # may be negative: zeros before the file
     tail = np.zeros((batch, w * hop - 1), np.float32)
     lo, hi = max(begin, 0), min(begin + tail.shape[1], n)

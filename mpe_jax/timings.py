@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from typing import Any
 
@@ -48,6 +49,7 @@ class Timings:
     # (kind, phase or '', start, end) of JAX's events; nested ones (a jit
     # traced inside another's trace) are dropped when the outer one ends.
     self._events: list[tuple[str, str, float, float]] = []
+    self._lock = threading.Lock()
 
   def listen(self) -> None:
     """Starts counting JAX's tracing and compilation (imports jax)."""
@@ -65,10 +67,14 @@ class Timings:
       return
     end = time.perf_counter()
     start = end - duration
-    self._events = [e for e in self._events
-                    if not (e[0] == key and start <= e[2] and e[3] <= end)]
-    self._events.append((key, self._inside[-1] if self._inside else '',
-                         start, end))
+    try:  # JAX may compile in another thread (the transcriber's worker)
+      phase = self._inside[-1]
+    except IndexError:
+      phase = ''
+    with self._lock:
+      self._events = [e for e in self._events
+                      if not (e[0] == key and start <= e[2] and e[3] <= end)]
+      self._events.append((key, phase, start, end))
 
   def add(self, name: str, seconds: float) -> None:
     self.seconds[name] = self.seconds.get(name, 0.0) + seconds

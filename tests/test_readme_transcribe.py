@@ -165,6 +165,13 @@ def test_readme_transcription_line_on_a_fresh_machine(fresh_install,
   checkout, venv_bin, observer = fresh_install
   _check_twice(checkout, venv_bin, observer, tmp_path / 'home',
                tmp_path / 'observed.jsonl')
+  # The console command is installed, with the same flags.
+  helped = subprocess.run([str(venv_bin / 'mpe-jax-transcribe'), '--help'],
+                          env=_user_env(venv_bin, observer, tmp_path / 'home',
+                                        tmp_path / 'help.jsonl'),
+                          capture_output=True, text=True, check=False)
+  assert helped.returncode == 0 and '--onset_threshold' in helped.stdout, (
+      helped.stderr[-2000:])
   # Scoring prediction folders needs no TensorFlow either.
   env = _user_env(venv_bin, observer, tmp_path / 'home',
                   tmp_path / 'scoring.jsonl')

@@ -356,3 +356,14 @@ def test_expand_inputs_folders_stems_and_duplicates(tmp_path):
   errors = [j.error for j in jobs if j.error]
   assert 'folder contains no audio files' in errors[0]
   assert errors[1].endswith('nope.wav: file not found.')
+
+
+def test_the_line_per_input_says_what_was_computed():
+  """'0 notes' only when notes were made; frames otherwise."""
+  with_notes = transcribe.FileResult('a.wav', seconds=5.0, notes=12,
+                                     frames=431, frames_with_pitch=400)
+  frames_only = transcribe.FileResult('a.wav', seconds=5.0, frames=431,
+                                      frames_with_pitch=380)
+  assert transcribe.describe(with_notes) == '5.0 s, 12 notes'
+  assert transcribe.describe(frames_only) == (
+      '5.0 s, 380 of 431 frames with pitches')
