@@ -1,0 +1,289 @@
+"""Sample-library readers on fixture libraries in each real layout, and the
+pitch measurement that labels their notes (``data_pipelines.real_samples``).
+
+The fixtures are written here: a Philharmonia folder with ``data.csv``
+(MP3s in folders with spaces, a percussion row, a 0-byte file, a listed
+file that is missing), an SFZ instrument (comments, defines, an include,
+inheritance, note names, a sample path with spaces, a release region, a
+loop), the Salamander npm layout (two velocity layers of OGG files).
+"""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from data_pipelines.real_samples import library
+from data_pipelines.real_samples import philharmonia
+from data_pipelines.real_samples import pitch
+from data_pipelines.real_samples import salamander
+from data_pipelines.real_samples import sfz
+
+RATE = 22050
+
+
+def _tone(hz, seconds, *, lead=0.0, vibrato_cents=0.0, vibrato_hz=5.5,
+          rate=RATE):
+  """A harmonic tone after ``lead`` s of silence; returns (audio, f0 [n])."""
+  n = int(seconds * rate)
+  t = np.arange(n) / rate
+  f0 = hz * 2.0 ** (vibrato_cents * np.sin(2 * np.pi * vibrato_hz * t)
+                    / 1200)
+  phase = 2 * np.pi * np.cumsum(f0) / rate
+  tone = sum(np.sin(h * phase) / h for h in range(1, 6))
+  envelope = np.minimum(1.0, t / 0.02) * np.exp(-0.3 * t)
+  audio = np.concatenate([np.zeros(int(lead * rate)),
+                          0.3 * envelope * tone]).astype(np.float32)
+  return audio, f0
+
+
+def _philharmonia(root):
+  data = root / 'data'
+  rows = [',file,filename,filesize,family,instrument,note,octave,pitch,'
+          'length,dynamic,style']
+
+  def add(k, family, instrument, name, note, octave, audio=None,
+          empty=False):
+    rel = f'{family}/{instrument}/{name}.mp3'
+    path = data / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if audio is not None:
+      sf.write(path, audio, RATE, format='MP3')
+    elif empty:
+      path.write_bytes(b'')
+    size = path.stat().st_size if path.exists() else 0
+    rows.append(f'{k},{rel},{name},{size},{family},{instrument},{note},'
+                f'{octave},,1,forte,normal')
+
+  add(0, 'strings', 'violin', 'violin_A4_1_forte_arco-normal', 'A', '4.0',
+      _tone(440.0, 1.0, lead=0.2)[0])
+  # Named C4, plays D4: 200 cents off.
+  add(1, 'woodwind', 'clarinet', 'clarinet_C4_1_forte_normal', 'C', '4.0',
+      _tone(293.66, 1.0)[0])
+  add(2, 'brass', 'french horn', 'french-horn_As2_1_forte_normal', 'A#',
+      '2.0', _tone(116.54, 1.0)[0])
+  add(3, 'percussion', 'cymbal', 'cymbal__1_forte_normal', '', '',
+      (0.1 * np.random.default_rng(0).standard_normal(RATE)).astype(
+          np.float32))
+  add(4, 'woodwind', 'saxophone', 'saxophone_Fs3_15_fortissimo_normal', 'F#',
+      '3.0', empty=True)
+  add(5, 'woodwind', 'flute', 'flute_G5_1_forte_normal', 'G', '5.0')
+  (data / 'data.csv').write_text('\n'.join(rows) + '\n')
+  return root
+
+
+def test_philharmonia_reader_counts_what_it_leaves_out(tmp_path):
+  samples, dropped = philharmonia.read(str(_philharmonia(tmp_path)))
+  assert [(s.instrument, s.midi) for s in samples] == [
+      ('violin', 69), ('clarinet', 60), ('french horn', 46)]
+  assert dropped == {'unpitched': 1, 'empty': 1, 'missing': 1}
+  violin = samples[0]
+  assert violin.family == 'strings' and violin.dynamic == 'forte'
+  assert violin.velocity == library.DYNAMIC_VELOCITY['forte']
+  assert os.path.isfile(violin.path)
+  # The data folder itself works as the root too.
+  assert len(philharmonia.read(str(tmp_path / 'data'))[0]) == 3
+
+
+def test_philharmonia_missing_is_one_line_naming_the_source(tmp_path):
+  with pytest.raises(library.LibraryError) as info:
+    philharmonia.read(str(tmp_path))
+  message = str(info.value)
+  assert '\n' not in message and 'jurihock/philharmonia' in message
+
+
+def test_measure_trims_the_start_and_rejects_off_and_unpitched_notes(
+    tmp_path):
+  samples, _ = philharmonia.read(str(_philharmonia(tmp_path)))
+  violin, clarinet, horn = samples
+  audio, rate = sf.read(violin.path, dtype='float32')
+  got = pitch.measure(audio, rate, violin.midi)
+  assert got.kept and abs(got.cents) < 10, got.verdict
+  # 0.2 s of silence, plus whatever the MP3 coder added, is trimmed.
+  assert abs(got.start / rate - 0.2) < 0.03
+  audio, rate = sf.read(clarinet.path, dtype='float32')
+  off = pitch.measure(audio, rate, clarinet.midi)
+  assert not off.kept and 'cents from its name' in off.verdict
+  assert off.cents == pytest.approx(200, abs=15)
+  audio, rate = sf.read(horn.path, dtype='float32')
+  assert pitch.measure(audio, rate, horn.midi).kept
+  noise = (0.2 * np.random.default_rng(1).standard_normal(RATE)).astype(
+      np.float32)
+  assert pitch.measure(noise, RATE, 69).verdict.startswith('unpitched')
+
+
+def test_the_measured_f0_follows_a_vibrato_within_one_20_cent_bin():
+  audio, f0 = _tone(392.0, 2.0, lead=0.1, vibrato_cents=40.0)
+  got = pitch.measure(audio, RATE, 67)
+  assert got.kept
+  frames = got.start + np.arange(len(got.f0)) * got.hop - int(0.1 * RATE)
+  inside = (frames >= 0) & (frames < len(f0)) & np.isfinite(got.f0)
+  assert inside.mean() > 0.8
+  error = 1200 * np.log2(got.f0[inside] / f0[frames[inside]])
+  assert np.percentile(np.abs(error), 95) < 20, np.abs(error).max()
+
+
+def _sfz_library(root):
+  (root / 'samples' / 'long notes').mkdir(parents=True)
+  for name in ('A3 sus.wav', 'C4 sus.wav', 'rel.wav'):
+    sf.write(root / 'samples' / 'long notes' / name,
+             _tone(220.0, 0.2)[0], RATE)
+  (root / 'groups.sfzh').write_text(
+      '<group> lovel=1 hivel=63 tune=-5 // soft layer\n'
+      '<region> sample=$DIR/A3 sus.wav key=a3 loop_mode=loop_continuous '
+      'loop_start=100 loop_end=2000\n'
+      '<region> sample=$DIR/C4 sus.wav lokey=b3 hikey=c#4 '
+      'pitch_keycenter=c4 transpose=1\n')
+  (root / 'inst.sfz').write_text(
+      '/* an instrument\n   over two lines */\n'
+      '#define $DIR long notes\n'
+      '<control> default_path=samples/\n'
+      '<global> offset=10\n'
+      '#include "groups.sfzh"\n'
+      '<group> trigger=release\n'
+      '<region> sample=$DIR\\rel.wav key=60 offset=0\n'
+      '<region> lokey=0 hikey=10\n')  # no sample: not a note
+  return root / 'inst.sfz'
+
+
+def test_sfz_regions_with_inheritance_defines_and_includes(tmp_path):
+  path = _sfz_library(tmp_path)
+  a3, c4, rel = sfz.read(str(path), instrument='test', family='strings')
+  assert a3.midi == 57 and a3.key_range == (57, 57)
+  assert a3.velocity == (1, 63) and a3.tune_cents == -5.0
+  assert a3.offset == 10 and a3.loop == (100, 2000) and not a3.release
+  assert a3.path.endswith(os.path.join('samples', 'long notes', 'A3 sus.wav'))
+  assert c4.midi == 60 and c4.key_range == (59, 61)
+  assert c4.tune_cents == -5.0 + 100.0
+  assert rel.release and rel.offset == 0 and rel.velocity == (1, 127)
+  assert rel.library == 'inst'
+
+
+def test_sfz_missing_sample_is_one_line(tmp_path):
+  path = _sfz_library(tmp_path)
+  os.remove(tmp_path / 'samples' / 'long notes' / 'C4 sus.wav')
+  with pytest.raises(library.LibraryError) as info:
+    sfz.read(str(path), instrument='test', family='strings')
+  assert '\n' not in str(info.value) and 'C4 sus.wav' in str(info.value)
+
+
+def test_note_names():
+  assert [library.note_to_midi(n) for n in (
+      'A4', 'a4', 'C4', 'c-1', 'F#3', 'Fs3', 'Db5', 'A0', '61')] == [
+          69, 69, 60, 0, 54, 54, 73, 21, 61]
+  with pytest.raises(ValueError):
+    library.note_to_midi('H2')
+
+
+def test_salamander_npm_layout(tmp_path):
+  node_modules = tmp_path / 'node_modules'
+  for layer in (1, 16):
+    audio = node_modules / '@audio-samples' / f'piano-velocity{layer}' / 'audio'
+    audio.mkdir(parents=True)
+    for note in ('A0', 'C4', 'D#4', 'F#7'):
+      sf.write(audio / f'{note}v{layer}.ogg', _tone(261.6, 0.2)[0], RATE,
+               format='OGG')
+  samples, dropped = salamander.read(str(node_modules))
+  assert dropped == {'missing layer': 14}
+  assert sorted({s.midi for s in samples}) == [21, 60, 63, 102]
+  assert {s.velocity for s in samples} == {(1, 8), (120, 127)}
+  with pytest.raises(library.LibraryError, match='npm install'):
+    salamander.read(str(tmp_path / 'nothing'))
+
+
+# ----------------------------------------------------------------- sampler ---
+
+from data_pipelines.real_samples import sampler  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+
+def _recorded(tmp_path, name, hz, midi, seconds=2.0, velocity=(1, 127),
+              length='', vibrato_cents=0.0, release=False):
+  path = tmp_path / f'{name}.wav'
+  sf.write(path, _tone(hz, seconds, lead=0.05,
+                       vibrato_cents=vibrato_cents)[0], RATE)
+  sample = library.Sample(path=str(path), library='fixture',
+                          instrument='tone', family='strings', midi=midi,
+                          velocity=velocity, length=length, release=release)
+  return sampler.load_recorded(sample, RATE)
+
+
+def _f0_error_cents(note):
+  """Cents between the label and the pitch measured on the played audio,
+  per frame where both have a pitch."""
+  got = pitch.measure(note.audio, RATE, 12 * np.log2(
+      np.nanmedian(note.f0[note.f0 > 0]) / 440.0) + 69)
+  n = min(len(got.f0), len(note.f0))
+  label, heard = note.f0[:n], got.f0[:n]
+  both = (label > 0) & np.isfinite(heard)
+  return 1200 * np.log2(heard[both] / label[both]), both.mean()
+
+
+def test_sampler_picks_pitch_velocity_and_length(tmp_path):
+  soft = _recorded(tmp_path, 'a4_soft', 440.0, 69, velocity=(1, 63),
+                   length='05', seconds=0.6)
+  loud = _recorded(tmp_path, 'a4_loud', 440.0, 69, velocity=(64, 127),
+                   length='05', seconds=0.6)
+  loud_long = _recorded(tmp_path, 'a4_loud_long', 440.0, 69,
+                        velocity=(64, 127), length='long', seconds=3.0)
+  c5 = _recorded(tmp_path, 'c5', 523.25, 72)
+  bank = sampler.Bank([soft, loud, loud_long, c5], rate=RATE)
+  assert bank.choose(69, 30, 0.3) is soft
+  assert bank.choose(69, 100, 0.3) is loud
+  assert bank.choose(69, 100, 2.0) is loud_long  # long enough to hold
+  assert bank.choose(71.6, 100, 0.3) is c5  # nearest recorded pitch
+  assert bank.playable(66.0) and not bank.playable(75.5)
+  with pytest.raises(ValueError, match='no recording within'):
+    bank.choose(80, 100, 0.3)
+
+
+def test_sampler_labels_follow_a_shifted_vibrato(tmp_path):
+  recorded = _recorded(tmp_path, 'g4', 392.0, 67, vibrato_cents=35.0)
+  bank = sampler.Bank([recorded], rate=RATE)
+  note = bank.play(69.0, 100, 1.0)  # two semitones up
+  assert note.shift == pytest.approx(2.0 - recorded.measured.cents / 100)
+  error, coverage = _f0_error_cents(note)
+  assert coverage > 0.7
+  assert np.percentile(np.abs(error), 95) < 20, np.abs(error).max()
+  # The label moves: around A4 now, with the vibrato's depth.
+  voiced = note.f0[note.f0 > 0]
+  assert abs(1200 * np.log2(np.median(voiced) / 440.0)) < 15
+  assert 1200 * np.log2(voiced.max() / voiced.min()) > 40
+
+
+def test_sampler_cuts_to_the_note_with_a_release(tmp_path):
+  recorded = _recorded(tmp_path, 'a3', 220.0, 57, seconds=2.0)
+  bank = sampler.Bank([recorded], rate=RATE)
+  note = bank.play(57.0, 100, 0.5)
+  assert len(note.audio) == int(0.5 * RATE) + int(
+      sampler.RELEASE_SECONDS * RATE)
+  held = int(0.5 * RATE) // 256
+  assert np.all(note.f0[:held] > 0)  # labelled while it sounds
+  assert note.f0[-1] == 0  # silent at the end of the release
+  assert np.abs(note.audio[-10:]).max() < 1e-3
+  # With a release sample, it is mixed in at the note-off.
+  rel = _recorded(tmp_path, 'rel', 220.0, 57, seconds=0.4, release=True)
+  with_release = sampler.Bank([recorded], [rel], rate=RATE).play(
+      57.0, 100, 0.5)
+  assert len(with_release.audio) > len(note.audio)
+  # Held by a pedal: longer, still labelled.
+  pedal = bank.play(57.0, 100, 0.5, sustain_seconds=0.5)
+  assert np.all(pedal.f0[:int(1.0 * RATE) // 256] > 0)
+
+
+def test_measurements_are_stored_and_reused(tmp_path, monkeypatch):
+  from data_pipelines.real_samples import measurements  # pylint: disable=g-import-not-at-top
+  samples, _ = philharmonia.read(str(_philharmonia(tmp_path)))
+  store = str(tmp_path / 'measured.npz')
+  kept, dropped = measurements.measure_all(samples, store)
+  assert [s.instrument for s, _ in kept] == ['violin', 'french horn']
+  assert dropped == {'off pitch': 1}
+  calls = []
+  monkeypatch.setattr(pitch, 'measure',
+                      lambda *a, **k: calls.append(a) or None)
+  again, dropped_again = measurements.measure_all(samples, store)
+  assert not calls  # read back, not measured
+  assert dropped_again == dropped
+  for (_, a), (_, b) in zip(kept, again):
+    assert (a.start, a.verdict) == (b.start, b.verdict)
+    np.testing.assert_allclose(a.f0, b.f0, rtol=1e-6)
