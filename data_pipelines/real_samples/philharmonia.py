@@ -20,6 +20,11 @@ import os
 
 from data_pipelines.real_samples import library
 
+# Files that are not one note: phrases, and styles that move between
+# pitches (trills, glissandi, slurs between notes).
+NOT_ONE_NOTE_LENGTHS = ('phrase',)
+NOT_ONE_NOTE_STYLES = ('trill', 'gliss', 'slur', 'arpeg', 'harmonic')
+
 SOURCE = ('github:jurihock/philharmonia at '
           'ff9c419b038973daee19238213bf4968c959c454')
 NAME = 'philharmonia'
@@ -44,8 +49,9 @@ def read(root: str) -> tuple[list[library.Sample], collections.Counter]:
 
   Returns:
     (samples, dropped): ``dropped`` counts 'unpitched' (no note in
-    ``data.csv``), 'empty' (a 0-byte file) and 'missing' (listed, not on
-    disk) files.
+    ``data.csv``), 'not one note' (phrases, trills, glissandi, slurs,
+    arpeggios, harmonics), 'empty' (a 0-byte file) and 'missing' (listed,
+    not on disk) files.
 
   Raises:
     library.LibraryError: no ``data.csv`` under ``root``, or one without
@@ -66,6 +72,11 @@ def read(root: str) -> tuple[list[library.Sample], collections.Counter]:
       path = os.path.join(folder, row['file'])
       if not row['note']:
         dropped['unpitched'] += 1
+        continue
+      style = row['style'].lower()
+      if row['length'] in NOT_ONE_NOTE_LENGTHS or any(
+          word in style for word in NOT_ONE_NOTE_STYLES):
+        dropped['not one note'] += 1
         continue
       if not os.path.exists(path):
         dropped['missing'] += 1

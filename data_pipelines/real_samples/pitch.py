@@ -3,9 +3,9 @@
 Sample libraries name each note; the player did not always hit it, and a
 vibrato moves around it. ``measure`` trims the leading silence (and with it
 an MP3 decoder's delay, which is silence), tracks the f0 with probabilistic
-YIN (``librosa.pyin``) within 13 semitones of the named pitch, and keeps
-the note only if it is pitched (voiced in at least ``MIN_VOICED`` of its
-frames) and its median f0 lies within ``MAX_CENTS`` of the name. The labels
+YIN (``librosa.pyin``) within 6 semitones of the named pitch, and keeps
+the note only if it is pitched (voiced in at least ``MIN_VOICED`` of the
+frames within 30 dB of its loudest) and its median f0 lies within ``MAX_CENTS`` of the name. The labels
 of a render then follow ``f0``, not the name.
 """
 
@@ -16,10 +16,17 @@ import dataclasses
 import numpy as np
 
 MAX_CENTS = 50.0  # farther from its name: dropped
-MIN_VOICED = 0.5  # fewer voiced frames: unpitched, dropped
+MIN_VOICED = 0.5  # fewer voiced frames where it sounds: unpitched, dropped
+SOUNDING_DB = -30.0  # a frame sounds within 30 dB of the note's loudest
 ONSET_DB = -40.0  # the note starts where it first rises above peak - 40 dB
 PREROLL_SECONDS = 0.005  # kept before that point (the attack's start)
-SEARCH_SEMITONES = 13  # the f0 search range around the name
+# The f0 search range around the name. Wider ranges let the tracker jump
+# an octave on notes with strong harmonics (measured on 200 Philharmonia
+# notes: trombones an octave low, double basses an octave high), so an
+# octave mislabel cannot be told from the tracker's own octave errors; the
+# libraries name octaves reliably, and within 6 semitones a mistuned or
+# misnamed semitone still shows.
+SEARCH_SEMITONES = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +39,8 @@ class Measured:
     hop: samples between frames of ``f0``.
     f0: ``[T]`` f0 (Hz) of frames ``start + t * hop``; NaN where unvoiced.
     cents: median distance (cents) of the voiced f0 from the named pitch.
-    voiced: share of the frames that are voiced.
+    voiced: share of the sounding frames (within ``SOUNDING_DB`` of the
+      loudest) that are voiced.
     verdict: '' (kept), or why the note is dropped (one line).
   """
   start: int
@@ -82,7 +90,12 @@ def measure(audio: np.ndarray, rate: int, midi: float, *, hop: int = 256,
       body, fmin=fmin, fmax=fmax, sr=rate, frame_length=frame,
       hop_length=hop, center=True)
   f0 = np.where(voiced_flag, f0, np.nan).astype(np.float64)
-  voiced = float(np.mean(voiced_flag)) if len(f0) else 0.0
+  # Voicing is judged where the note sounds: frames within SOUNDING_DB of
+  # the loudest (a short note's decaying tail is mostly unvoiced noise).
+  rms = librosa.feature.rms(y=body, frame_length=frame, hop_length=hop,
+                            center=True)[0][:len(f0)]
+  sounding = rms >= rms.max(initial=0.0) * 10 ** (SOUNDING_DB / 20)
+  voiced = float(np.mean(voiced_flag[sounding])) if sounding.any() else 0.0
   if voiced < MIN_VOICED or not np.any(voiced_flag):
     return Measured(start, rate, hop, f0, float('nan'), voiced,
                     f'unpitched: {100 * voiced:.0f} % of frames voiced')

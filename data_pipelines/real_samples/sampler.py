@@ -125,10 +125,7 @@ class Bank:
     recorded = self.choose(midi, velocity, seconds)
     shift = float(midi) - recorded.sounding_midi
     ratio = 2.0 ** (shift / 12.0)
-    audio = np.asarray(recorded.audio, np.float32)
-    if abs(shift) > 1e-6:  # played faster by ``ratio``: the pitch moves
-      audio = audio_lib.resample(audio, int(round(self.rate * ratio)),
-                                 self.rate).astype(np.float32)
+    audio = _played_faster(recorded.audio, ratio, self.rate)
     held = int(round((seconds + sustain_seconds) * self.rate))
     release = int(round(RELEASE_SECONDS * self.rate))
     body = audio[:held].copy()
@@ -152,12 +149,8 @@ class Bank:
       return None
     del velocity  # release samples are one layer here
     best = min(self.releases, key=lambda n: abs(n.sounding_midi - midi))
-    ratio = 2.0 ** ((midi - best.sounding_midi) / 12.0)
-    audio = np.asarray(best.audio, np.float32)
-    if abs(ratio - 1.0) > 1e-6:
-      audio = audio_lib.resample(audio, int(round(self.rate * ratio)),
-                                 self.rate).astype(np.float32)
-    return audio
+    return _played_faster(best.audio, 2.0 ** (
+        (midi - best.sounding_midi) / 12.0), self.rate)
 
   def _label(self, recorded: Recorded, ratio: float, audio: np.ndarray,
              held: int) -> np.ndarray:
@@ -186,6 +179,16 @@ class Bank:
     f0[quiet & after] = 0.0
     f0[level < peak * 10 ** (-60 / 20)] = 0.0
     return f0
+
+
+def _played_faster(audio: np.ndarray, ratio: float, rate: int) -> np.ndarray:
+  """``audio`` played ``ratio`` times faster (its pitch ``ratio`` times
+  higher, its length ``1 / ratio``)."""
+  audio = np.asarray(audio, np.float32)
+  if abs(ratio - 1.0) <= 1e-9:
+    return audio
+  return audio_lib.resample(audio, int(round(rate * ratio)),
+                            rate).astype(np.float32)
 
 
 def _frame_level(audio: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
