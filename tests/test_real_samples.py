@@ -287,3 +287,20 @@ def test_measurements_are_stored_and_reused(tmp_path, monkeypatch):
   for (_, a), (_, b) in zip(kept, again):
     assert (a.start, a.verdict) == (b.start, b.verdict)
     np.testing.assert_allclose(a.f0, b.f0, rtol=1e-6)
+
+
+def test_held_out_instruments_never_reach_train_or_valid(tmp_path):
+  from data_pipelines.real_samples import splits  # pylint: disable=g-import-not-at-top
+  samples, _ = philharmonia.read(str(_philharmonia(tmp_path)))
+  piano = library.Sample(path='p.ogg', library='salamander',
+                         instrument='grand piano', family='keyboard', midi=60)
+  parts = splits.split_samples(samples + [piano])
+  assert {s.instrument for s in parts['test']} == {'french horn',
+                                                   'grand piano'}
+  assert not [s for s in parts['train_valid'] if splits.held_out(s)]
+  # Per family, at least one held-out instrument.
+  families = {'strings', 'woodwind', 'brass'}
+  held = {'viola': 'strings', 'banjo': 'strings', 'oboe': 'woodwind',
+          'bass clarinet': 'woodwind', 'french horn': 'brass'}
+  assert set(held.values()) == families
+  assert set(splits.HELD_OUT_INSTRUMENTS['philharmonia']) == set(held)
