@@ -304,3 +304,44 @@ def test_held_out_instruments_never_reach_train_or_valid(tmp_path):
           'bass clarinet': 'woodwind', 'french horn': 'brass'}
   assert set(held.values()) == families
   assert set(splits.HELD_OUT_INSTRUMENTS['philharmonia']) == set(held)
+
+
+def test_a_score_played_by_samples_is_labelled_by_their_f0(tmp_path):
+  from data_pipelines.generated import pieces  # pylint: disable=g-import-not-at-top
+  from data_pipelines.real_samples import renders  # pylint: disable=g-import-not-at-top
+  low = sampler.Bank([_recorded(tmp_path, f'low{m}', 440 * 2 ** ((m - 69) / 12),
+                                m, seconds=3.0) for m in (45, 50, 55)],
+                     rate=RATE)
+  high = sampler.Bank([_recorded(tmp_path, f'hi{m}', 440 * 2 ** ((m - 69) / 12),
+                                 m, seconds=3.0, vibrato_cents=25.0)
+                       for m in (64, 69, 74)], rate=RATE)
+  lo, hi = renders.playable_range(low)  # 45 .. 55 +- 3, as measured
+  assert lo in (42, 43) and hi in (57, 58)
+  bass = pieces.Part(np.array([0.0, 2.0]), np.array([2.0, 2.0]),
+                     np.array([33, 50]), 'bass')  # 33 folds up to 45
+  tune = pieces.Part(np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4),
+                     np.array([69, 71, 72, 86]), 'melody')  # 86 folds to 74
+  audio, labels = renders.render_track(
+      np.random.default_rng(0), [bass, tune], [low, high], bpm=120.0,
+      seconds=2.5, chain=False)
+  assert audio.shape == (int(2.5 * RATE),) and np.abs(audio).max() == 1.0
+  midi = [12 * np.log2(f / 440) + 69 for f in labels.freqs if len(f)]
+  # At most two notes a part: a released note overlaps the next one while
+  # its release is within 30 dB of it.
+  assert max(len(f) for f in labels.freqs) <= 4
+  sounding = {int(round(m)) for frame in midi for m in frame}
+  assert sounding <= {45, 50, 69, 71, 72, 74}, sounding  # 86 -> 74
+  assert {45, 69, 74} <= sounding
+  # Each label frame holds a pitch the audio holds: the spectrum has a peak
+  # within a semitone of every labelled f0 (checked mid-note).
+  k = int(0.4 * RATE) // 256
+  frame = audio[k * 256 - 1024:k * 256 + 1024] * np.hanning(2048)
+  spectrum = np.abs(np.fft.rfft(frame))
+  for f in labels.freqs[k]:
+    b = int(round(f * 2048 / RATE))
+    assert spectrum[b - 1:b + 2].max() > 0.1 * spectrum.max(), f
+  # Recorded: the same score through a room and chain keeps its labels.
+  _, chained = renders.render_track(
+      np.random.default_rng(0), [bass, tune], [low, high], bpm=120.0,
+      seconds=2.5)
+  assert [len(f) for f in chained.freqs] == [len(f) for f in labels.freqs]

@@ -319,7 +319,7 @@ class TrackPlan:
   tuning_cents: float = 0.0
 
 
-def _fold_into(part: pieces.Part, low: int, high: int) -> pieces.Part:
+def fold_into(part: pieces.Part, low: int, high: int) -> pieces.Part:
   """``part`` with each pitch moved by octaves into ``[low, high]``."""
   pitches = part.pitches.copy()
   while np.any(pitches < low):
@@ -447,7 +447,7 @@ class GMRenders(corpus.Corpus):
       if rng.random() < STK_SHARE:
         model = _stk_choice(rng, part.role, base, engines)
         spec = stk_render.INSTRUMENTS[model]
-        parts[j] = _fold_into(part, spec.low, spec.high)
+        parts[j] = fold_into(part, spec.low, spec.high)
         engines.append(model)
       else:
         engines.append('gm')
