@@ -345,3 +345,67 @@ def test_a_score_played_by_samples_is_labelled_by_their_f0(tmp_path):
       np.random.default_rng(0), [bass, tune], [low, high], bpm=120.0,
       seconds=2.5)
   assert [len(f) for f in chained.freqs] == [len(f) for f in labels.freqs]
+
+
+# ------------------------------------------------------------------ corpus ---
+
+
+def _library_root(root):
+  """A Philharmonia copy with 12 notes each of violin and cello (train
+  instruments) and viola (held out)."""
+  data = root / 'philharmonia' / 'data'
+  rows = [',file,filename,filesize,family,instrument,note,octave,pitch,'
+          'length,dynamic,style']
+  names = ('C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B')
+  k = 0
+  for instrument, first in (('violin', 67), ('cello', 48), ('viola', 60)):
+    for midi in range(first, first + 24, 2):
+      note, octave = names[midi % 12], midi // 12 - 1
+      name = f'{instrument}_{note.replace("#", "s")}{octave}_1_forte_arco'
+      rel = f'strings/{instrument}/{name}.mp3'
+      (data / rel).parent.mkdir(parents=True, exist_ok=True)
+      sf.write(data / rel, _tone(440 * 2 ** ((midi - 69) / 12), 1.2,
+                                 lead=0.02)[0], RATE, format='MP3')
+      rows.append(f'{k},{rel},{name},1,strings,{instrument},{note},{octave}.0'
+                  f',,1,forte,arco-normal')
+      k += 1
+  (data / 'data.csv').write_text('\n'.join(rows) + '\n')
+  return root
+
+
+def test_realsamples_tracks_hold_out_instruments(tmp_path):
+  from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+  root = _library_root(tmp_path)
+  reader = realsamples.RealSamples(
+      str(root), n_tracks={s: 2 for s in realsamples.SPLITS},
+      seconds={s: 3.0 for s in realsamples.SPLITS}, music21_share=0.0)
+  banks = reader.banks()
+  assert sorted(banks['train_valid']) == ['philharmonia:cello',
+                                          'philharmonia:violin']
+  assert sorted(banks['test']) == ['philharmonia:viola']
+  for split in realsamples.SPLITS:
+    for track_id in reader.track_ids(split):
+      _, parts, chosen, _, _ = reader.plan(track_id)
+      assert len(chosen) == len(parts)
+      if split == 'test':
+        assert set(chosen) == {'philharmonia:viola'}
+      else:
+        assert 'philharmonia:viola' not in chosen
+  record = reader.load('valid/00001')
+  assert record.audio.shape == (3 * RATE,) and np.abs(record.audio).max() > 0
+  labelled = [f for f in record.annotation.freqs if len(f)]
+  assert len(labelled) > 0.3 * len(record.annotation.freqs)
+  again = realsamples.RealSamples(
+      str(root), n_tracks={s: 2 for s in realsamples.SPLITS},
+      seconds={s: 3.0 for s in realsamples.SPLITS}, music21_share=0.0)
+  np.testing.assert_array_equal(again.load('valid/00001').audio,
+                                record.audio)  # a pure function of its id
+  assert os.path.exists(root / 'measurements.npz')  # measured once
+
+
+def test_realsamples_without_the_library_is_one_line(tmp_path):
+  from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+  with pytest.raises(library.LibraryError) as info:
+    realsamples.RealSamples(str(tmp_path))
+  assert '\n' not in str(info.value) and 'jurihock/philharmonia' in str(
+      info.value)

@@ -26,6 +26,7 @@ note's. Sustain pedal: a piano note whose pedal is down keeps sounding
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -45,10 +46,27 @@ LENGTH_SECONDS = {'025': 0.25, '05': 0.5, '1': 1.0, '15': 1.5, 'long': 3.0,
 @dataclasses.dataclass(frozen=True)
 class Recorded:
   """A kept note: the sample, its measurement and its decoded audio
-  (mono, at the bank's rate, from the note's start)."""
+  (mono, at the bank's rate, from the note's start). ``audio`` None: read
+  from the file when played (``decoded``), so a bank of thousands of notes
+  holds only the ones in use."""
   sample: library.Sample
   measured: pitch.Measured
-  audio: np.ndarray
+  audio: np.ndarray | None = None
+
+  def decoded(self) -> np.ndarray:
+    """The note's samples from its start (read through a small cache)."""
+    if self.audio is not None:
+      return self.audio
+    return _decode(self.sample.path, self.sample.offset,
+                   self.measured.start, self.measured.rate)
+
+  def seconds(self, rate: int) -> float:
+    """How long the recording lasts from the note's start (s)."""
+    if self.audio is not None:
+      return len(self.audio) / rate
+    f0_frames = len(self.measured.f0)  # measured over at most 4 s
+    return max(f0_frames * self.measured.hop / self.measured.rate,
+               LENGTH_SECONDS.get(self.sample.length, 0.0))
 
   @property
   def sounding_midi(self) -> float:
@@ -111,7 +129,7 @@ class Bank:
     candidates = [n for n in candidates if velocity_miss(n) == best]
 
     def length_miss(n: Recorded) -> tuple[int, float]:
-      held = len(n.audio) / self.rate
+      held = n.seconds(self.rate)
       if n.sample.length in LENGTH_SECONDS:
         held = min(held, LENGTH_SECONDS[n.sample.length] + RELEASE_SECONDS)
       return (0 if held >= seconds else 1, abs(held - seconds))
@@ -125,7 +143,7 @@ class Bank:
     recorded = self.choose(midi, velocity, seconds)
     shift = float(midi) - recorded.sounding_midi
     ratio = 2.0 ** (shift / 12.0)
-    audio = _played_faster(recorded.audio, ratio, self.rate)
+    audio = _played_faster(recorded.decoded(), ratio, self.rate)
     held = int(round((seconds + sustain_seconds) * self.rate))
     release = int(round(RELEASE_SECONDS * self.rate))
     body = audio[:held].copy()
@@ -149,7 +167,7 @@ class Bank:
       return None
     del velocity  # release samples are one layer here
     best = min(self.releases, key=lambda n: abs(n.sounding_midi - midi))
-    return _played_faster(best.audio, 2.0 ** (
+    return _played_faster(best.decoded(), 2.0 ** (
         (midi - best.sounding_midi) / 12.0), self.rate)
 
   def _label(self, recorded: Recorded, ratio: float, audio: np.ndarray,
@@ -196,6 +214,13 @@ def _frame_level(audio: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
   padded = np.pad(np.abs(audio), (hop // 2, hop + hop // 2))
   windows = padded[:n_frames * hop].reshape(n_frames, hop)
   return windows.max(axis=1)
+
+
+@functools.lru_cache(maxsize=256)
+def _decode(path: str, offset: int, start: int, rate: int) -> np.ndarray:
+  audio = audio_lib.load_audio(path, rate)[offset:][start:]
+  audio.setflags(write=False)
+  return audio
 
 
 def load_recorded(sample: library.Sample, rate: int = 22050,
