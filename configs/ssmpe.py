@@ -203,6 +203,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.dataset_dirs.musicnet = ''  # musicnet (train_data/ ...)
   config.data.dataset_dirs.guitarset = ''  # GuitarSet (annotation/ ...)
   config.data.dataset_dirs.egmd = ''  # e-gmd-v1.0.0
+  # Holds philharmonia/ (and the Salamander node_modules/): 'realsamples'.
+  config.data.dataset_dirs.realsamples = ''
   config.data.dataset_dirs.fma = ''  # holds fma_metadata/ and fma_<size>/
   config.data.dataset_dirs.maestro = ''  # maestro-v3.0.0
   config.data.dataset_dirs.fluidsynth = ''  # .mid files to render ('' = random)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import ml_collections
 
 from data_pipelines import catalog
+from data_pipelines import corpus
 from data_pipelines import tracks
 from data_pipelines import vocal as vocal_lib
 from data_pipelines.generated import synthetic
@@ -78,6 +79,21 @@ def _gm_renders_set(split: str) -> EvalLoader:
   return load
 
 
+def _realsamples_set(split: str) -> EvalLoader:
+  def load(config: ml_collections.ConfigDict) -> list[tracks.Track]:
+    from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+    root = config.data.dataset_dirs.get('realsamples', '')
+    if not root:
+      raise corpus.DatasetNotFoundError(
+          'realsamples needs the sample libraries: '
+          '--config.data.dataset_dirs.realsamples=DIR holding philharmonia/ '
+          '(a checkout of github:jurihock/philharmonia; docs/datasets.md).')
+    reader = realsamples.RealSamples(root)  # fixed sets: seed 0, defaults
+    return reader.eval_tracks(split, sample_rate=config.hcqt.sample_rate,
+                              hop_length=config.hcqt.hop_length)
+  return load
+
+
 # name -> loader(config) -> list[Track]. Extend with register_eval_set.
 EVAL_SETS: dict[str, EvalLoader] = {
     'synthetic_mixtures/valid': _synthetic_mixtures('valid'),
@@ -103,6 +119,11 @@ EVAL_SETS: dict[str, EvalLoader] = {
     # is the realistic development set no training step reads.
     'gm_renders/expressive_valid': _gm_renders_set('expressive_valid'),
     'gm_renders/expressive_test': _gm_renders_set('expressive_test'),
+    # Pieces played by recorded instruments (data_pipelines/real_samples/):
+    # 'valid' (train instruments, other pieces) chooses; 'test' (held-out
+    # instruments and piano) reports.
+    'realsamples/valid': _realsamples_set('valid'),
+    'realsamples/test': _realsamples_set('test'),
 }
 EVAL_SETS.update({
     f'{cls.name}/{split}': _corpus_set(cls.name, split)

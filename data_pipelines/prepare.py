@@ -14,6 +14,12 @@ of ``data_pipelines/generated/gm_renders.py`` (``--num_tracks`` sets the size of
 train and expressive_train splits, default 960 and 1200 tracks of 20 s;
 ``--splits=train`` or ``--splits=expressive_train`` is what training reads).
 
+``--dataset=realsamples --manual_dir=DIR`` renders pieces played by the
+recorded instruments under ``DIR`` (``philharmonia/``, optionally the
+Salamander ``node_modules/``; ``data_pipelines/real_samples/``): every note
+is measured once into ``DIR/measurements.npz``; ``--num_tracks`` sets the
+size of ``train`` and ``unlabelled``.
+
 ``--vocal`` writes the singing-voice form instead (``data_pipelines/vocal.py``:
 mixture, vocal stem and f0 per track at 16 kHz / hop 320 unless
 ``--sample_rate`` / ``--hop_length`` say otherwise) to
@@ -48,7 +54,8 @@ from data_pipelines import prepared
 
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Corpus name: ' + ', '.join(
-        sorted(catalog.CORPORA) + ['drum_kits', 'fluidsynth', 'gm_renders']) + '.')
+        sorted(catalog.CORPORA) + ['drum_kits', 'fluidsynth', 'gm_renders',
+                                    'realsamples']) + '.')
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', '', 'The downloaded corpus directory (docs/datasets.md); '
     'for fluidsynth, a folder of .mid files ("" = random progressions).')
@@ -108,6 +115,12 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
         seed=seed, n_tracks={'train': num_tracks,
                              'expressive_train': num_tracks}
         if num_tracks else None)
+  if dataset == 'realsamples':
+    from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+    return realsamples.RealSamples(
+        manual_dir, seed=seed,
+        n_tracks={'train': num_tracks, 'unlabelled': num_tracks}
+        if num_tracks else None)
   if dataset == 'fluidsynth':
     from data_pipelines.generated import fluidsynth_render  # pylint: disable=g-import-not-at-top
     num_tracks = num_tracks or 1000
@@ -117,7 +130,7 @@ def open_reader(dataset: str, manual_dir: str, *, seed: int = 0,
         n_tracks={'train': num_tracks, 'valid': small, 'test': small})
   if dataset not in catalog.CORPORA:
     raise ValueError(f'Unknown --dataset={dataset!r}; choose from '
-                     f'{", ".join(sorted(catalog.CORPORA) + ["drum_kits", "fluidsynth", "gm_renders"])}.')
+                     f'{", ".join(sorted(catalog.CORPORA) + ["drum_kits", "fluidsynth", "gm_renders", "realsamples"])}.')
   return catalog.CORPORA[dataset](manual_dir)
 
 

@@ -207,6 +207,10 @@ def _define_flags(argv: Sequence[str]):
                       'data_pipelines.eval_sets.EVAL_SETS).', flag_values=fv)
   flags.DEFINE_string('data_dir', None, 'Overrides config.data.data_dir '
                       '(where prepared datasets live).', flag_values=fv)
+  flags.DEFINE_string('dataset_dir', None, 'The folder of --dataset\'s '
+                      'corpus (overrides config.data.dataset_dirs.<corpus>, '
+                      'e.g. the sample libraries of realsamples/valid).',
+                      flag_values=fv)
   flags.DEFINE_string('output_dir', 'evaluation', 'Folder for '
                       '<dataset>.json/.csv (created).', flag_values=fv)
   flags.DEFINE_string('write_predictions', None, 'Checkpoint mode: also '
@@ -261,10 +265,13 @@ def run(argv: Sequence[str]) -> int:
       config = predictor.config
     else:
       config = fv.config
-    if fv.data_dir is not None:
+    if fv.data_dir is not None or fv.dataset_dir is not None:
       config = config.copy_and_resolve_references()
       with config.unlocked():
-        config.data.data_dir = fv.data_dir
+        if fv.data_dir is not None:
+          config.data.data_dir = fv.data_dir
+        if fv.dataset_dir is not None:
+          config.data.dataset_dirs[fv.dataset.split('/')[0]] = fv.dataset_dir
     from data_pipelines import eval_sets  # pylint: disable=g-import-not-at-top
     tracks = eval_sets.eval_tracks(config, fv.dataset)
     if fv.pred_dir:

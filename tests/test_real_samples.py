@@ -409,3 +409,50 @@ def test_realsamples_without_the_library_is_one_line(tmp_path):
     realsamples.RealSamples(str(tmp_path))
   assert '\n' not in str(info.value) and 'jurihock/philharmonia' in str(
       info.value)
+
+
+def test_realsamples_prepares_into_shards_and_errors_are_one_line(tmp_path):
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from data_pipelines import prepare, prepared  # pylint: disable=g-import-not-at-top
+  from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+  root = _library_root(tmp_path / 'lib')
+  reader = realsamples.RealSamples(
+      str(root), n_tracks={s: 2 for s in realsamples.SPLITS},
+      seconds={s: 2.0 for s in realsamples.SPLITS}, music21_share=0.0)
+  out = str(tmp_path / 'prepared')
+  directory = prepare.prepare_split(reader, 'test', out, chunk_seconds=1.0)
+  assert prepared.is_prepared(out, 'realsamples', 'test')
+  assert directory.endswith(os.path.join('realsamples', 'test'))
+  # Without the libraries: one line naming what is missing and where to get
+  # it, nothing written.
+  (tmp_path / 'empty').mkdir()
+  done = subprocess.run(
+      [sys.executable, '-m', 'data_pipelines.prepare', '--dataset=realsamples',
+       f'--manual_dir={tmp_path / "empty"}', f'--data_dir={tmp_path / "x"}'],
+      capture_output=True, text=True, check=False,
+      cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert done.returncode != 0
+  lines = [l for l in done.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and 'jurihock/philharmonia' in lines[0], lines
+  assert not (tmp_path / 'x').exists()
+
+
+def test_realsamples_eval_sets_need_the_library_folder():
+  from data_pipelines import corpus, eval_sets  # pylint: disable=g-import-not-at-top
+  import tiny_config  # pylint: disable=g-import-not-at-top
+  config = tiny_config.get_config()
+  assert {'realsamples/valid', 'realsamples/test'} <= set(eval_sets.EVAL_SETS)
+  with pytest.raises(corpus.DatasetNotFoundError, match='dataset_dirs'):
+    eval_sets.EVAL_SETS['realsamples/valid'](config)
+
+
+def test_evaluate_takes_the_library_folder(tmp_path, capsys):
+  from mpe_jax import evaluate  # pylint: disable=g-import-not-at-top
+  status = evaluate.run(['mpe_jax.evaluate', '--checkpoint=gm_joint_v2',
+                         '--dataset=realsamples/valid',
+                         f'--dataset_dir={tmp_path}',
+                         f'--output_dir={tmp_path / "out"}'])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert status != 0 and len(err) == 1, err
+  assert 'philharmonia' in err[0] and str(tmp_path) in err[0]
