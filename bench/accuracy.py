@@ -1,13 +1,15 @@
 r"""Accuracy of the shipped model against Basic-Pitch 0.4, same run.
 
   python bench/accuracy.py [--checkpoint=DIR] [--sets=gm_renders/test,...]
-      [--tracks=24] [--basic_pitch=venv|none]
+      [--tracks=24] [--basic_pitch=venv|none] [--realsamples_dir=DIR]
 
 For each evaluation set (default: 'gm_renders/expressive_test', the
 realistic development set: expressive renders of held-out sources;
 'gm_renders/test', renders of held-out pieces with a held-out soundfont and
 held-out General-MIDI programs; and 'gm_renders/chorales', Bach chorales,
-never trained or validated on), every
+never trained or validated on; ``realsamples/valid`` and
+``realsamples/test``, pieces played by recorded instruments, with
+``--realsamples_dir`` = the folder holding ``philharmonia/``), every
 track is written to a 16-bit wav at 22,050 Hz and transcribed by
 
 * **ours**: the shipped model (``inference.load_predictor()``; or
@@ -86,6 +88,26 @@ def reference_grid(record) -> tuple[np.ndarray, list]:
   seconds = len(record.audio) / record.sample_rate
   times = np.arange(int(np.floor(seconds / FRAME_S)) + 1) * FRAME_S
   return times, record.annotation.sample(times)
+
+
+def open_set(set_name: str, realsamples_dir: str | None):
+  """(reader, records, reference notes) of ``set_name``'s tracks."""
+  corpus_name, split = set_name.split('/', 1)
+  if corpus_name == 'realsamples':
+    from data_pipelines.real_samples import realsamples  # pylint: disable=g-import-not-at-top
+    if not realsamples_dir:
+      raise SystemExit(f'{set_name} needs --realsamples_dir (the folder '
+                       'holding philharmonia/; docs/datasets.md)')
+    reader = realsamples.RealSamples(realsamples_dir)
+    return reader, split, lambda t: _rendered(reader, t)
+  reader = gm_renders.GMRenders()
+  return reader, split, lambda t: (reader.load(t),
+                                   reference_notes(reader, t))
+
+
+def _rendered(reader, track_id: str):
+  record, notes = reader.render(track_id)
+  return record, (notes[:, :2].reshape(-1, 2), notes[:, 2])
 
 
 def reference_notes(reader, track_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -183,23 +205,25 @@ def main() -> None:
                       default='venv')
   parser.add_argument('--basic_pitch_venv',
                       default=basic_pitch_env.DEFAULT_VENV)
+  parser.add_argument('--realsamples_dir', default=None,
+                      help='the sample libraries of realsamples/* sets')
   args = parser.parse_args()
 
   predictor = inference.load_predictor(args.checkpoint)
   bp_python = None
   if args.basic_pitch == 'venv':
     bp_python = basic_pitch_env.basic_pitch_python(args.basic_pitch_venv)
-  reader = gm_renders.GMRenders()
   print(f'device: {jax.devices()[0].device_kind}, {os.cpu_count()} CPUs; '
         f'model: {predictor.step_dir}; {time.strftime("%Y-%m-%d")}')
   table, ours_f1, anchor_f1 = [], [], []
   ours_note_f1, anchor_note_f1 = [], []
   for set_name in args.sets.split(','):
-    split = set_name.split('/', 1)[1]
+    reader, split, load = open_set(set_name, args.realsamples_dir)
     ids = reader.track_ids(split)[:args.tracks or None]
-    records = [reader.load(t) for t in ids]
+    loaded = [load(t) for t in ids]
+    records = [record for record, _ in loaded]
     refs = [reference_grid(r) for r in records]
-    note_refs = [reference_notes(reader, t) for t in ids]
+    note_refs = [notes for _, notes in loaded]
     seconds = [len(r.audio) / r.sample_rate for r in records]
     ours, ours_speed = run_ours(predictor, records, refs, note_refs)
     table.append((set_name, 'mpe_jax' + (' (shipped model)' if args.checkpoint is None else ''), ours, ours_speed))

@@ -66,3 +66,9 @@ def test_accuracy_reference_grid_samples_the_annotation_every_10_ms():
   times, freqs = accuracy.reference_grid(record)
   np.testing.assert_allclose(times, np.arange(11) * 0.01)
   assert [len(f) for f in freqs] == [0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+
+
+def test_accuracy_reads_realsamples_sets_only_with_their_folder():
+  accuracy = _accuracy_module()
+  with pytest.raises(SystemExit, match='--realsamples_dir'):
+    accuracy.open_set('realsamples/valid', None)

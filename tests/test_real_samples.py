@@ -321,9 +321,13 @@ def test_a_score_played_by_samples_is_labelled_by_their_f0(tmp_path):
                      np.array([33, 50]), 'bass')  # 33 folds up to 45
   tune = pieces.Part(np.array([0.0, 1.0, 2.0, 3.0]), np.ones(4),
                      np.array([69, 71, 72, 86]), 'melody')  # 86 folds to 74
-  audio, labels = renders.render_track(
+  audio, labels, notes = renders.render_track(
       np.random.default_rng(0), [bass, tune], [low, high], bpm=120.0,
       seconds=2.5, chain=False)
+  # The notes played: onset, note-off, the f0 they were held at.
+  assert len(notes) == 6 and np.all(notes[:, 1] > notes[:, 0])
+  assert sorted(int(round(12 * np.log2(f / 440) + 69)) for f in notes[:, 2]
+                ) == [45, 50, 69, 71, 72, 74]
   assert audio.shape == (int(2.5 * RATE),) and np.abs(audio).max() == 1.0
   midi = [12 * np.log2(f / 440) + 69 for f in labels.freqs if len(f)]
   # At most two notes a part: a released note overlaps the next one while
@@ -341,7 +345,7 @@ def test_a_score_played_by_samples_is_labelled_by_their_f0(tmp_path):
     b = int(round(f * 2048 / RATE))
     assert spectrum[b - 1:b + 2].max() > 0.1 * spectrum.max(), f
   # Recorded: the same score through a room and chain keeps its labels.
-  _, chained = renders.render_track(
+  _, chained, _ = renders.render_track(
       np.random.default_rng(0), [bass, tune], [low, high], bpm=120.0,
       seconds=2.5)
   assert [len(f) for f in chained.freqs] == [len(f) for f in labels.freqs]

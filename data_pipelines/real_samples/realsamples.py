@@ -154,15 +154,21 @@ class RealSamples(corpus.Corpus):
 
   def load(self, track_id: str,
            sample_rate: int = corpus.SAMPLE_RATE) -> corpus.Record:
+    return self.render(track_id, sample_rate)[0]
+
+  def render(self, track_id: str, sample_rate: int = corpus.SAMPLE_RATE
+             ) -> tuple[corpus.Record, np.ndarray]:
+    """The track's record and its played notes ``[L, 3]`` (onset, note-off
+    in s, median f0 in Hz: the reference of note-level scores)."""
     split, _ = track_id.split('/')
     if sample_rate != corpus.SAMPLE_RATE:
       raise ValueError(f'{self.title} renders at {corpus.SAMPLE_RATE} Hz, '
                        f'asked for {sample_rate}')
     _, parts, chosen, bpm, rng = self.plan(track_id)
     pool = self.banks()['test' if split == 'test' else 'train_valid']
-    audio, labels = renders.render_track(
+    audio, labels, notes = renders.render_track(
         rng, parts, [pool[n] for n in chosen], bpm=bpm,
         seconds=self.seconds[split],
         keyboard=[n.startswith(salamander.NAME) for n in chosen],
         sample_rate=sample_rate)
-    return corpus.Record(track_id, audio, sample_rate, labels)
+    return corpus.Record(track_id, audio, sample_rate, labels), notes

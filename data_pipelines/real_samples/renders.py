@@ -44,7 +44,8 @@ def render_track(rng: np.random.Generator, parts: Sequence[pieces.Part],
                  seconds: float, keyboard: Sequence[bool] = (),
                  sample_rate: int = corpus.SAMPLE_RATE, hop: int = 256,
                  chain: bool = True) -> tuple[np.ndarray,
-                                              corpus.FramePitches]:
+                                              corpus.FramePitches,
+                                              np.ndarray]:
   """``parts[j]`` played on ``banks[j]`` for ``seconds``.
 
   Args:
@@ -58,8 +59,9 @@ def render_track(rng: np.random.Generator, parts: Sequence[pieces.Part],
     chain: record through a room and a chain (False: a dry mix).
 
   Returns:
-    Peak-normalised float32 audio ``[seconds * sample_rate]`` and its
-    labels, one frame per ``hop``.
+    Peak-normalised float32 audio ``[seconds * sample_rate]``, its labels
+    (one frame per ``hop``) and the notes played, ``[L, 3]``: onset and
+    note-off (s) and the median f0 (Hz) of the note while held.
   """
   if len(parts) != len(banks):
     raise ValueError(f'{len(parts)} parts for {len(banks)} banks')
@@ -73,6 +75,7 @@ def render_track(rng: np.random.Generator, parts: Sequence[pieces.Part],
   n_frames = 1 + n_samples // hop
   frames: list[list[float]] = [[] for _ in range(n_frames)]
   sections = np.zeros((len(parts), n_samples))
+  played_notes = []
   for note in notes:
     played = banks[note.part].play(note.pitch, note.velocity,
                                    note.offset - note.onset)
@@ -80,6 +83,11 @@ def render_track(rng: np.random.Generator, parts: Sequence[pieces.Part],
     audio = played.audio[:max(0, n_samples - start)]
     sections[note.part, start:start + len(audio)] += (
         note.velocity / 127.0) * audio
+    held = played.f0[:max(1, int(round((note.offset - note.onset) *
+                                       sample_rate / hop)))]
+    if np.any(held > 0):
+      played_notes.append((note.onset, note.offset,
+                           float(np.median(held[held > 0]))))
     # Label frame k (at k * hop) reads the note's f0 at its own frame.
     first = -(-start // hop)
     for k in range(first, n_frames):
@@ -104,4 +112,5 @@ def render_track(rng: np.random.Generator, parts: Sequence[pieces.Part],
   times = np.arange(n_frames) * hop / sample_rate
   labels = corpus.FramePitches(times, [np.sort(np.asarray(f, np.float64))
                                        for f in frames])
-  return audio_lib.peak_normalize(mix.astype(np.float32)), labels
+  return (audio_lib.peak_normalize(mix.astype(np.float32)), labels,
+          np.asarray(played_notes, np.float64).reshape(-1, 3))
