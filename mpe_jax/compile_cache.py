@@ -41,6 +41,7 @@ import importlib.metadata
 import os
 import pickle
 import tempfile
+import threading
 from typing import Any, Callable
 
 from absl import logging
@@ -48,9 +49,10 @@ from absl import logging
 ENV = 'MPE_JAX_COMPILE_CACHE'
 MAX_BYTES = 1 * 2**30
 _OFF = ('0', 'off', 'false', 'no', 'none', '')
-FORMAT = 1  # bump when an entry's layout changes
+FORMAT = 2  # bump when an entry's layout changes
 _MAGIC = b'MPEJAXPROGRAM'  # every entry starts with it
 PROGRAM_SUFFIX = '.xla'
+_COMPILE_LOCK = threading.Lock()  # the worker thread compiles too
 
 
 def _version(package: str) -> str:
@@ -173,10 +175,24 @@ class Programs:
                          str(getattr(x, 'dtype', type(x).__name__)))
                         for x in leaves)
       run = calls.get((treedef, signature))
-      if run is None:  # first call with this structure: load or compile
-        run = calls[(treedef, signature)] = self._program(
-            name, fn, treedef, leaves, signature)
-      return run(*leaves)
+      if run is not None:
+        return run(*leaves)
+      # First call with this structure: load (or compile) and run it; an
+      # entry that loads but cannot run is compiled again and replaced.
+      run, loaded = self._program(name, fn, treedef, leaves, signature)
+      try:
+        out = run(*leaves)
+      except jax.errors.JaxRuntimeError as error:
+        if not loaded:
+          raise
+        logging.info('compilation cache: a %s entry failed to run (%s); '
+                     'compiled again', name, error)
+        self.loaded -= 1
+        self.skipped += 1
+        run = self._compile(name, fn, treedef, leaves, signature)
+        out = run(*leaves)
+      calls[(treedef, signature)] = run
+      return out
     return call
 
   def _key(self, name: str, treedef, signature) -> str:
@@ -187,23 +203,40 @@ class Programs:
                       _version('jaxlib')))
     return hashlib.sha256(described.encode()).hexdigest()[:40]
 
-  def _program(self, name: str, fn, treedef, leaves, signature):
-    import jax  # pylint: disable=g-import-not-at-top
-    path = os.path.join(self.directory, self._key(name, treedef, signature)
+  def _path(self, name: str, treedef, signature) -> str:
+    return os.path.join(self.directory, self._key(name, treedef, signature)
                         + PROGRAM_SUFFIX)
-    loaded = self._load(path)
+
+  def _program(self, name: str, fn, treedef, leaves, signature):
+    """(executable, whether it was loaded from disk)."""
+    loaded = self._load(self._path(name, treedef, signature))
     if loaded is not None:
       self.loaded += 1
-      return loaded
+      return loaded, True
+    return self._compile(name, fn, treedef, leaves, signature), False
+
+  def _compile(self, name: str, fn, treedef, leaves, signature):
+    """Compiles ``fn`` for these shapes and writes the entry. JAX's own
+    persistent cache is bypassed meanwhile (a user's
+    ``JAX_COMPILATION_CACHE_DIR``, the test suite's): re-serialising an
+    executable JAX itself loaded from its cache gave CPU entries that could
+    not run in another process ('Function ... not found')."""
+    import jax  # pylint: disable=g-import-not-at-top
 
     def flat(*flat_args):
       return fn(*jax.tree.unflatten(treedef, flat_args))
 
     specs = [jax.ShapeDtypeStruct(getattr(x, 'shape', ()),
                                   getattr(x, 'dtype', None)) for x in leaves]
-    compiled = jax.jit(flat).lower(*specs).compile()
+    with _COMPILE_LOCK:
+      before = jax.config.jax_enable_compilation_cache
+      jax.config.update('jax_enable_compilation_cache', False)
+      try:
+        compiled = jax.jit(flat).lower(*specs).compile()
+      finally:
+        jax.config.update('jax_enable_compilation_cache', before)
     self.compiled += 1
-    self._store(path, compiled)
+    self._store(self._path(name, treedef, signature), compiled)
     return compiled
 
   def _load(self, path: str):

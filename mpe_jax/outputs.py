@@ -455,6 +455,15 @@ class NpzStream:
   def add(self, block: np.ndarray) -> None:
     self._member.write(np.ascontiguousarray(block.T, '<f4').tobytes())
 
+  def discard(self) -> None:
+    """Closes the archive of an output being thrown away (quietly: its
+    file is removed next), so the zip module reports nothing later."""
+    for part in (self._member, self._zip):
+      try:
+        part.close()
+      except Exception:  # pylint: disable=broad-except
+        pass
+
   def finish(self, times: np.ndarray, frequencies: np.ndarray) -> None:
     self._member.close()
     for name, value in (('times', times), ('frequencies', frequencies)):
@@ -685,6 +694,8 @@ class Writers:
 
   def abort(self) -> None:
     """Removes the temporary files; earlier outputs stay as they were."""
+    if self.npz is not None:
+      self.npz.discard()
     for f in self._files.values():
       f.abort()
 
