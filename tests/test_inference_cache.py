@@ -258,3 +258,21 @@ def test_new_lengths_reuse_the_compiled_programs(tiny_trained_run, tmp_path):
   np.testing.assert_allclose(predictor.salience(x), reference.whole(
       predictor.params, x[None])[0], atol=2e-5)
   assert predictor.programs.compiled == warm + 1
+
+
+def test_an_entry_that_loads_but_cannot_run_is_compiled_again(tmp_path,
+                                                            monkeypatch):
+  def f(x):
+    return jnp.sin(x) * 2
+
+  x = np.linspace(0, 1, 5, dtype=np.float32)
+  compile_cache.Programs(str(tmp_path), 'id').wrap('f', jax.jit(f))(x)
+
+  def broken(*args):
+    raise jax.errors.JaxRuntimeError('NOT_FOUND: Function fusion not found')
+
+  store = compile_cache.Programs(str(tmp_path), 'id')
+  monkeypatch.setattr(store, '_load', lambda path: broken)
+  np.testing.assert_allclose(store.wrap('f', jax.jit(f))(x), np.sin(x) * 2,
+                             atol=1e-6)
+  assert (store.loaded, store.compiled, store.skipped) == (0, 1, 1)
